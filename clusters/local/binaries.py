@@ -1,0 +1,210 @@
+"""Where the local cluster's executables come from, and building the missing ones.
+
+Order of sources, per binary: a folder the user names (`RCC_BIN_DIR`, e.g.
+unpacked official release tarballs), else the cache folder keyed by component
+and version, else `go build` from the Go module proxy into that cache. OCI
+runtimes and CNI plugins come from Debian packages. One `go build` per
+component builds all its commands at once so they share compiled packages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from clusters.local.errors import ClusterError
+
+CONTAINERD_VERSION = "v2.4.2"
+ETCD_VERSION = "v3.6.7"
+CRI_TOOLS_VERSION = "v1.37.0"
+# containerd 2.4 writes runtime-spec 1.3 bundles; Debian bookworm's runc 1.1.5 fails on them.
+RUNC_VERSION = "v1.3.3"
+
+CNI_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
+CNI_PLUGINS = ("bridge", "host-local", "loopback")
+DEBIAN_PACKAGES = "crun containernetworking-plugins busybox-static iptables gcc libc6-dev libseccomp-dev pkg-config"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GoComponent:
+    """One upstream Go module whose commands are built together."""
+
+    name: str
+    module: str
+    version: str
+    commands: dict[str, str]  # binary name -> package path
+    ldflags: str = ""
+    pins_kubernetes_staging: bool = False
+    cgo: bool = False
+    tags: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-{self.version}"
+
+
+def kubernetes_component(version: str) -> GoComponent:
+    major, minor = version.lstrip("v").split(".")[:2]
+    stamp = " ".join(
+        f"-X {pkg}.{var}"
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for var in (f"gitVersion={version}", f"gitMajor={major}", f"gitMinor={minor}", "gitTreeState=clean")
+    )
+    commands = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl")
+    return GoComponent(
+        name="kubernetes",
+        module="k8s.io/kubernetes",
+        version=version,
+        commands={c: f"k8s.io/kubernetes/cmd/{c}" for c in commands},
+        ldflags=f"-s -w {stamp}",
+        pins_kubernetes_staging=True,
+    )
+
+
+def support_components() -> tuple[GoComponent, ...]:
+    containerd = "github.com/containerd/containerd/v2"
+    return (
+        GoComponent(
+            name="containerd",
+            module=containerd,
+            version=CONTAINERD_VERSION,
+            commands={c: f"{containerd}/cmd/{c}" for c in ("containerd", "containerd-shim-runc-v2", "ctr")},
+            ldflags=f"-s -w -X {containerd}/version.Version={CONTAINERD_VERSION}",
+        ),
+        GoComponent(name="etcd", module="go.etcd.io/etcd/server/v3", version=ETCD_VERSION,
+                    commands={"etcd": "go.etcd.io/etcd/server/v3"}, ldflags="-s -w"),
+        # runc needs cgo and libseccomp, or it cannot apply the RuntimeDefault seccomp profile.
+        GoComponent(name="runc", module="github.com/opencontainers/runc", version=RUNC_VERSION,
+                    commands={"runc": "github.com/opencontainers/runc"}, cgo=True, tags="seccomp",
+                    ldflags=f"-s -w -X main.version={RUNC_VERSION.lstrip('v')}"),
+        GoComponent(name="cri-tools", module="sigs.k8s.io/cri-tools", version=CRI_TOOLS_VERSION,
+                    commands={"crictl": "sigs.k8s.io/cri-tools/cmd/crictl"},
+                    ldflags=f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={CRI_TOOLS_VERSION}"),
+    )
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Absolute paths of every executable the local cluster runs."""
+
+    paths: dict[str, Path]
+    cni_dir: Path
+
+    def __getitem__(self, name: str) -> Path:
+        return self.paths[name]
+
+    @property
+    def search_path(self) -> str:
+        """PATH for containerd: it finds its shim by name, next to itself."""
+        dirs = dict.fromkeys(str(p.parent) for p in self.paths.values())
+        return os.pathsep.join([*dirs, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
+
+
+def default_cache_dir() -> Path:
+    explicit = os.environ.get("RCC_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "runtimeclass-conformance"
+
+
+def ensure_binaries(kubernetes_version: str, runtime_binaries: set[str], cache_dir: Path | None = None,
+                    user_dir: Path | None = None, progress: Progress = print) -> Binaries:
+    """Locate or build everything; raise ClusterError naming what is missing.
+
+    `runtime_binaries` are the absolute paths of OCI runtimes taken from the host.
+    """
+    cache_dir = cache_dir or default_cache_dir()
+    user_dir = user_dir or (Path(os.environ["RCC_BIN_DIR"]) if os.environ.get("RCC_BIN_DIR") else None)
+    paths: dict[str, Path] = {}
+    for component in (kubernetes_component(kubernetes_version), *support_components()):
+        paths.update(_ensure_component(component, cache_dir, user_dir, progress))
+    for binary in sorted(runtime_binaries):
+        if not os.access(binary, os.X_OK):
+            raise ClusterError(f"OCI runtime {binary} is missing; run: apt-get install -y {DEBIAN_PACKAGES}")
+    return Binaries(paths=paths, cni_dir=_cni_dir())
+
+
+def _cni_dir() -> Path:
+    for folder in CNI_DIRS:
+        if all((folder / p).exists() for p in CNI_PLUGINS):
+            return folder
+    raise ClusterError(f"CNI plugins {', '.join(CNI_PLUGINS)} not found in {', '.join(map(str, CNI_DIRS))}; "
+                       f"run: apt-get install -y containernetworking-plugins")
+
+
+def _ensure_component(component: GoComponent, cache_dir: Path, user_dir: Path | None,
+                      progress: Progress) -> dict[str, Path]:
+    if user_dir and all((user_dir / c).exists() for c in component.commands):
+        progress(f"binaries: {component.name} from {user_dir}")
+        return {c: user_dir / c for c in component.commands}
+    out = cache_dir / "bin" / component.key
+    if not (out / ".complete").exists():
+        _go_build(component, cache_dir / "build" / component.key, out, progress)
+    else:
+        progress(f"binaries: {component.key} cached in {out}")
+    return {c: out / c for c in component.commands}
+
+
+def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progress) -> None:
+    if not shutil.which("go"):
+        raise ClusterError(f"{component.key} is not cached and `go` is not installed; install Go, "
+                           f"or set RCC_BIN_DIR to a folder holding {', '.join(component.commands)}")
+    progress(f"binaries: building {component.key} with go build (cold build, several minutes)")
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    env = {**os.environ, "CGO_ENABLED": "1" if component.cgo else "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
+    run = _runner(component, workdir, env)
+    run("go", "mod", "init", f"rcc.build/{component.name}")
+    if component.pins_kubernetes_staging:
+        _pin_kubernetes_staging(component, workdir, run)
+    run("go", "get", *(f"{pkg}@{component.version}" for pkg in component.commands.values()))
+    tmp_out = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    tmp_out.mkdir(parents=True)
+    for name, pkg in component.commands.items():
+        # One build per command (etcd's package path ends in /v3, so names are set
+        # explicitly); the Go build cache lets each reuse what the previous compiled.
+        run("go", "build", "-trimpath", f"-tags={component.tags}", "-ldflags", component.ldflags,
+            "-o", str(tmp_out / name), pkg)
+    (tmp_out / ".complete").write_text(component.version + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp_out.rename(out)
+    shutil.rmtree(workdir, ignore_errors=True)
+    progress(f"binaries: built {component.key} into {out}")
+
+
+def _runner(component: GoComponent, workdir: Path, env: dict[str, str]) -> Callable[..., str]:
+    log = workdir / "build.log"
+
+    def run(*argv: str) -> str:
+        with log.open("a") as sink:
+            sink.write(f"$ {' '.join(argv)}\n")
+            sink.flush()
+            result = subprocess.run(argv, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=sink, text=True)
+        if result.returncode != 0:
+            raise ClusterError(f"building {component.key} failed at `{' '.join(argv[:3])}`; see {log} "
+                               f"(build dependencies: apt-get install -y {DEBIAN_PACKAGES})")
+        return result.stdout
+
+    return run
+
+
+def _pin_kubernetes_staging(component: GoComponent, workdir: Path, run: Callable[..., str]) -> None:
+    """k8s.io/kubernetes replaces its staging modules with local folders; pin each to v0.X.Y instead."""
+    info = json.loads(run("go", "mod", "download", "-json", f"{component.module}@{component.version}"))
+    staging_version = "v0." + component.version.lstrip("v").split(".", 1)[1]
+    upstream_mod = Path(info["GoMod"]).read_text()
+    pins = [
+        f"replace {line.split()[0]} => {line.split()[0]} {staging_version}"
+        for line in upstream_mod.splitlines()
+        if "=> ./staging/" in line
+    ]
+    with (workdir / "go.mod").open("a") as gomod:
+        gomod.write("\n" + "\n".join(pins) + "\n")

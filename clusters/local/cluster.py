@@ -1,0 +1,490 @@
+"""Bring a local multi-node, multi-handler cluster up and down, component by component.
+
+`up` is idempotent (a healthy running cluster is reused) and records every pid
+and host change in the state file before acting on it, so `down`, even after a
+crash, knows exactly what to stop and undo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+import yaml
+
+from clusters.local import config, host, images, processes
+from clusters.local.binaries import Binaries, default_cache_dir, ensure_binaries
+from clusters.local.errors import ClusterError
+from clusters.local.layout import DEFAULT_STATE_ROOT, ClusterLayout, NodeLayout
+from clusters.local.pki import CertPair, ClusterPKI, issue_control_plane, issue_kubelet, write_kubeconfig
+from clusters.local.processes import ProcessRecord
+from clusters.local.topology import Topology
+
+Progress = Callable[[str], None]
+
+# Hard-coded in the kubelet's device manager (pluginapi.KubeletSocket), outside --root-dir.
+KUBELET_DEVICE_PLUGIN_SOCKET = Path("/var/lib/kubelet/device-plugins/kubelet.sock")
+
+
+@dataclass
+class HostState:
+    """What `up` started and changed; persisted as JSON next to the cluster."""
+
+    processes: list[ProcessRecord] = field(default_factory=list)
+    mounted_hugetlb: bool = False
+    created_run_containerd: bool = False
+    created_var_lib_kubelet: bool = False
+    iptables_before: list[str] = field(default_factory=list)
+    apiserver_extra_args: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "processes": [p.to_json() for p in self.processes],
+            "mounted_hugetlb": self.mounted_hugetlb,
+            "created_run_containerd": self.created_run_containerd,
+            "created_var_lib_kubelet": self.created_var_lib_kubelet,
+            "iptables_before": sorted(self.iptables_before),
+            "apiserver_extra_args": self.apiserver_extra_args,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "HostState":
+        return cls(
+            processes=[ProcessRecord.from_json(p) for p in raw.get("processes", [])],
+            mounted_hugetlb=raw.get("mounted_hugetlb", False),
+            created_run_containerd=raw.get("created_run_containerd", False),
+            created_var_lib_kubelet=raw.get("created_var_lib_kubelet", False),
+            iptables_before=raw.get("iptables_before", []),
+            apiserver_extra_args=raw.get("apiserver_extra_args", []),
+        )
+
+
+class LocalCluster:
+    """A cluster of upstream components as host processes, as described by a Topology."""
+
+    def __init__(self, topology: Topology, state_root: Path = DEFAULT_STATE_ROOT, cache_dir: Path | None = None,
+                 apiserver_extra_args: tuple[str, ...] = (), progress: Progress = print) -> None:
+        self.topology = topology
+        self.layout = ClusterLayout.for_cluster(topology.name, state_root)
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.apiserver_extra_args = apiserver_extra_args
+        self.progress = progress
+        self.nodes = [self.layout.node(n.name, i) for i, n in enumerate(topology.nodes, start=1)]
+        self._state = HostState()
+
+    # --- public lifecycle ---------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.layout.kubeconfig
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.topology.ports.apiserver}"
+
+    def node_layout(self, name: str) -> NodeLayout:
+        return next(n for n in self.nodes if n.name == name)
+
+    def up(self) -> Path:
+        """Start the cluster (or reuse a healthy one) and return the admin kubeconfig."""
+        host.require_root()
+        begin = time.monotonic()
+        if self.is_healthy():
+            self.progress(f"cluster {self.topology.name}: already up and healthy, reusing it")
+            return self.kubeconfig
+        if self.layout.state_file.exists() or self.layout.root.exists():
+            self.progress(f"cluster {self.topology.name}: cleaning up an earlier run that is not healthy")
+            self.down()
+        host.require_cgroup_v1_or_v2()
+        host.require_free_ports(self._endpoints())
+        binaries = ensure_binaries(self.topology.kubernetes_version,
+                                   {r.binary for r in self.topology.runtimes.values() if r.from_host},
+                                   self.cache_dir, progress=self.progress)
+        archives = self._image_archives()
+        try:
+            self._start(binaries, archives)
+        except BaseException:
+            self.progress(f"cluster {self.topology.name}: start failed, stopping what was started")
+            self.down(keep_logs=True)
+            raise
+        self.progress(f"cluster {self.topology.name}: all {len(self.nodes)} nodes Ready "
+                      f"in {time.monotonic() - begin:.1f}s; kubeconfig {self.kubeconfig}")
+        return self.kubeconfig
+
+    def down(self, keep_logs: bool = False) -> None:
+        """Stop everything `up` started and undo every host change it recorded."""
+        host.require_root()
+        state = self._load_state()
+        by_name = {p.name: p for p in state.processes}
+        for node in self.nodes:
+            kubelet = by_name.get(f"kubelet-{node.name}")
+            if kubelet:
+                processes.stop(kubelet)
+            containerd = by_name.get(f"containerd-{node.name}")
+            if containerd and processes.is_alive(containerd):
+                self._remove_all_pods(node)
+        for record in reversed(state.processes):
+            processes.stop(record)
+        for node in self.nodes:
+            processes.kill_matching(str(node.containerd_socket))
+            host.kill_cgroup_tasks(node.cgroup_root)
+            host.unmount_all_under(node.root)
+            host.delete_link(node.bridge)
+            host.remove_cgroup_root(node.cgroup_root)
+        host.unmount_all_under(self.layout.root)
+        added = host.iptables_chains() - set(state.iptables_before) if state.iptables_before else set()
+        host.remove_iptables_chains({c for c in added if c.rsplit("/", 1)[1].startswith("KUBE-")})
+        if state.mounted_hugetlb:
+            host.unmount_hugetlb()
+        if state.created_run_containerd:
+            shutil.rmtree("/run/containerd", ignore_errors=True)
+        if state.created_var_lib_kubelet:
+            shutil.rmtree(KUBELET_DEVICE_PLUGIN_SOCKET.parents[1], ignore_errors=True)
+        self._remove_state_folder(keep_logs)
+        self._state = HostState()
+        self.progress(f"cluster {self.topology.name}: down, host restored")
+
+    def is_healthy(self) -> bool:
+        """All recorded processes alive, the API server ready, every node Ready."""
+        if not self.layout.state_file.exists():
+            return False
+        state = self._load_state()
+        if not state.processes or not all(processes.is_alive(p) for p in state.processes):
+            return False
+        if tuple(state.apiserver_extra_args) != self.apiserver_extra_args:
+            return False
+        try:
+            self._api_get("/readyz")
+            return self._ready_nodes() == {n.name for n in self.topology.nodes}
+        except (OSError, ValueError):
+            return False
+
+    def status(self) -> dict:
+        state = self._load_state()
+        return {
+            "name": self.topology.name,
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "healthy": self.is_healthy(),
+            "processes": {p.name: {"pid": p.pid, "alive": processes.is_alive(p), "log": p.log}
+                          for p in state.processes},
+        }
+
+    def log_paths(self) -> dict[str, Path]:
+        return {p.name: Path(p.log) for p in self._load_state().processes}
+
+    # --- start sequence -----------------------------------------------------------
+
+    def _start(self, binaries: Binaries, archives: list[Path]) -> None:
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.layout.root, 0o700)
+        self._state = HostState(apiserver_extra_args=list(self.apiserver_extra_args))
+        self._state.iptables_before = sorted(host.iptables_chains())
+        self._state.created_run_containerd = not Path("/run/containerd").exists()
+        self._state.created_var_lib_kubelet = not KUBELET_DEVICE_PLUGIN_SOCKET.parents[1].exists()
+        self._state.mounted_hugetlb = host.mount_hugetlb_if_needed()
+        self._save_state()
+        pki, certs = self._write_pki()
+        runtime_paths = self._runtime_paths(binaries)
+        with ThreadPoolExecutor(max_workers=len(self.nodes) + 1) as pool:
+            # containerds and image imports overlap with the control plane's start.
+            node_jobs = [pool.submit(self._start_containerd, binaries, runtime_paths, node, archives)
+                         for node in self.nodes]
+            self._start_control_plane(binaries, pki, certs)
+            for job in node_jobs:
+                job.result()
+        for node in self.nodes:
+            self._start_kubelet(binaries, node)
+        self._await_nodes()
+
+    def _write_pki(self) -> tuple[ClusterPKI, dict[str, CertPair]]:
+        pki = ClusterPKI(self.layout.pki)
+        ca = pki.ensure_ca()
+        certs = issue_control_plane(pki, ["127.0.0.1"], self.topology.service_ip)
+        for component in ("controller-manager", "scheduler"):
+            certs[f"{component}-serving"] = pki.issue(f"{component}-serving", f"kube-{component}", server=True,
+                                                      dns_names=["localhost"], ip_addresses=["127.0.0.1"])
+        for component, pair in (("admin", certs["admin"]), ("controller-manager", certs["controller-manager"]),
+                                ("scheduler", certs["scheduler"])):
+            path = self.layout.kubeconfig if component == "admin" else self.layout.component_kubeconfig(component)
+            write_kubeconfig(path, self.server, ca.cert, pair, self.topology.name, f"{self.topology.name}-{component}")
+        for spec, node in zip(self.topology.nodes, self.nodes):
+            client, serving = issue_kubelet(pki, spec.name, spec.address)
+            node.root.mkdir(parents=True, exist_ok=True)
+            write_kubeconfig(node.kubelet_kubeconfig, self.server, ca.cert, client, self.topology.name,
+                             f"system:node:{spec.name}")
+            certs[f"kubelet-serving-{spec.name}"] = serving
+        self.progress("pki: CA, component certificates and kubeconfigs ready")
+        return pki, certs
+
+    def _start_control_plane(self, binaries: Binaries, pki: ClusterPKI, certs: dict[str, CertPair]) -> None:
+        ca = pki.ensure_ca()
+        sa_key, sa_pub = pki.ensure_service_account_keypair()
+        self.layout.etcd_data.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.layout.etcd_data, 0o700)
+        etcd = self._launch("etcd", [str(binaries["etcd"]),
+                                     *config.etcd_args(self.topology, self.layout, certs["etcd-server"], ca.cert)])
+        self._await(etcd, lambda: self._http_ok(f"https://127.0.0.1:{self.topology.ports.etcd_client}/health",
+                                                 ca.cert, certs["apiserver-etcd-client"]), timeout=30)
+        apiserver = self._launch("kube-apiserver", [
+            str(binaries["kube-apiserver"]),
+            *config.apiserver_args(self.topology, self.layout, certs, ca.cert, sa_key, sa_pub,
+                                   self.apiserver_extra_args)])
+        self._await(apiserver, lambda: self._api_get("/readyz") is not None, timeout=90)
+        cm = self._launch("kube-controller-manager", [
+            str(binaries["kube-controller-manager"]),
+            *config.controller_manager_args(self.topology, self.layout, ca.cert, ca.key, sa_key,
+                                            certs["controller-manager-serving"])])
+        scheduler = self._launch("kube-scheduler", [str(binaries["kube-scheduler"]),
+                                                    *config.scheduler_args(self.topology, self.layout,
+                                                                           certs["scheduler-serving"])])
+        self._await(cm, lambda: self._http_ok(f"https://127.0.0.1:{self.topology.ports.controller_manager}/healthz",
+                                               ca.cert, certs["admin"]), timeout=60)
+        self._await(scheduler, lambda: self._http_ok(f"https://127.0.0.1:{self.topology.ports.scheduler}/healthz",
+                                                      ca.cert, certs["admin"]), timeout=60)
+
+    def _runtime_paths(self, binaries: Binaries) -> dict[str, Path]:
+        """The executable containerd calls for each runtime: the binary, or its ociVersion wrapper."""
+        paths = {}
+        for runtime in self.topology.runtimes.values():
+            real = Path(runtime.binary) if runtime.from_host else binaries[runtime.binary]
+            if runtime.oci_version:
+                wrapper = self.layout.root / "runtimes" / runtime.name
+                wrapper.parent.mkdir(parents=True, exist_ok=True)
+                wrapper.write_text(config.oci_version_wrapper(real, runtime.oci_version))
+                wrapper.chmod(0o755)
+                real = wrapper
+            paths[runtime.name] = real
+        return paths
+
+    def _start_containerd(self, binaries: Binaries, runtime_paths: dict[str, Path], node: NodeLayout,
+                          archives: list[Path]) -> None:
+        spec = self.topology.node(node.name)
+        for folder in (node.cni_conf_dir, node.cni_ipam_dir, node.containerd_root, node.containerd_state,
+                       node.kubelet_root):
+            folder.mkdir(parents=True, exist_ok=True)
+        node.containerd_config.write_text(tomli_w.dumps(
+            config.containerd_config(spec, node, runtime_paths, binaries.cni_dir, images.PAUSE_IMAGE,
+                                     restrict_oom_score_adj=not host.has_capability(host.CAP_SYS_RESOURCE))))
+        (node.cni_conf_dir / "10-rcc.conflist").write_text(json.dumps(config.cni_config(spec, node), indent=2))
+        node.resolv_conf.write_text("")
+        node.crictl_config.write_text(yaml.safe_dump(config.crictl_config(node)))
+        host.create_cgroup_root(node.cgroup_root)
+        env = {**os.environ, "PATH": binaries.search_path}
+        record = self._launch(f"containerd-{node.name}",
+                              [str(binaries["containerd"]), "--config", str(node.containerd_config)], env=env)
+        self._await(record, lambda: self._containerd_ready(binaries, node), timeout=30)
+        for archive in archives:
+            self._ctr(binaries, node, "images", "import", "--local", str(archive))
+
+    def _start_kubelet(self, binaries: Binaries, node: NodeLayout) -> None:
+        spec = self.topology.node(node.name)
+        ca = ClusterPKI(self.layout.pki).ca_pair()
+        serving = CertPair(cert=self.layout.pki / f"kubelet-{spec.name}-serving.crt",
+                           key=self.layout.pki / f"kubelet-{spec.name}-serving.key")
+        node.kubelet_config.write_text(yaml.safe_dump(config.kubelet_config(spec, node, ca.cert, serving)))
+        record = self._launch(f"kubelet-{node.name}", [str(binaries["kubelet"]), *config.kubelet_args(spec, node)],
+                              env={**os.environ, "PATH": binaries.search_path})
+        # Every kubelet binds the same hard-coded device-plugin socket (KUBELET_DEVICE_PLUGIN_SOCKET,
+        # whatever --root-dir says); started together they race for it. One at a time, each
+        # replaces the previous one's socket file, which is harmless without device plugins.
+        self._await(record, lambda: self._http_ok(f"http://{spec.address}:10248/healthz"), timeout=60)
+
+    def _await_nodes(self, timeout: float = 90) -> None:
+        """Wait for registration, give each Node its loopback address, then wait for Ready.
+
+        The kubelet refuses a loopback --node-ip ("nodeIP can't be loopback address") and then
+        leaves Node.status.addresses as it finds them, so the address is set once from here: the
+        API server reaches each kubelet on its own 127.0.0.x address.
+        """
+        wanted = {n.name for n in self.topology.nodes}
+        patched: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            registered = self._registered_nodes()
+            for name in (registered & wanted) - patched:
+                spec = self.topology.node(name)
+                self._api_patch(f"/api/v1/nodes/{name}/status", {"status": {"addresses": [
+                    {"type": "InternalIP", "address": spec.address}, {"type": "Hostname", "address": name}]}})
+                patched.add(name)
+                self.progress(f"node {name}: registered, address {spec.address}")
+            ready = self._ready_nodes()
+            if ready >= wanted and patched >= wanted and self._default_service_account_exists():
+                self._save_state()
+                return
+            time.sleep(0.5)
+        missing = sorted(wanted - self._ready_nodes())
+        logs = ", ".join(str(self.layout.log(f"kubelet-{n}")) for n in missing)
+        raise ClusterError(f"nodes {', '.join(missing)} did not become Ready within {timeout:.0f}s; see {logs}")
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _launch(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ProcessRecord:
+        record = processes.start(name, argv, self.layout.log(name), env=env)
+        self._state.processes.append(record)
+        self._save_state()
+        self.progress(f"{name}: started (pid {record.pid})")
+        return record
+
+    def _await(self, record: ProcessRecord, ready: Callable[[], bool], timeout: float) -> None:
+        began = time.monotonic()
+        while time.monotonic() - began < timeout:
+            if not processes.is_alive(record):
+                raise ClusterError(f"{record.name} exited during start-up; see {record.log}: "
+                                   f"{processes.exit_hint(record)}")
+            try:
+                if ready():
+                    self.progress(f"{record.name}: ready in {time.monotonic() - began:.1f}s")
+                    return
+            except (OSError, ValueError, subprocess.SubprocessError):
+                pass
+            time.sleep(0.2)
+        raise ClusterError(f"{record.name} did not become ready within {timeout:.0f}s; see {record.log}")
+
+    def _check_alive(self) -> None:
+        for record in self._state.processes:
+            if not processes.is_alive(record):
+                raise ClusterError(f"{record.name} exited; see {record.log}: {processes.exit_hint(record)}")
+
+    def _containerd_ready(self, binaries: Binaries, node: NodeLayout) -> bool:
+        if not node.containerd_socket.exists():
+            return False
+        self._ctr(binaries, node, "version")
+        return True
+
+    def _ctr(self, binaries: Binaries, node: NodeLayout, *args: str) -> str:
+        result = subprocess.run([str(binaries["ctr"]), "--address", str(node.containerd_socket), "-n", "k8s.io",
+                                 *args], capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise ClusterError(f"ctr {' '.join(args[:2])} on {node.name} failed: {result.stderr.strip()[:300]}")
+        return result.stdout
+
+    def _remove_all_pods(self, node: NodeLayout) -> None:
+        """Stop and remove every sandbox through the CRI, so CNI releases addresses and veths."""
+        crictl = self.cache_dir / "bin"
+        candidates = sorted(crictl.glob("cri-tools-*/crictl"))
+        if not candidates:
+            return
+        subprocess.run([str(candidates[-1]), "--config", str(node.crictl_config), "rmp", "--all", "--force"],
+                       capture_output=True, timeout=120)
+
+    def _image_archives(self) -> list[Path]:
+        folder = self.cache_dir / "images" / self.topology.kubernetes_version
+        test = folder / images.archive_name(images.TEST_IMAGE)
+        pause = folder / images.archive_name(images.PAUSE_IMAGE)
+        if not test.exists():
+            images.build_test_image(folder)
+        if not pause.exists():
+            images.build_pause_image(folder, self._pause_source())
+        return [pause, test]
+
+    def _pause_source(self) -> Path:
+        modcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True).stdout.strip()
+        source = Path(modcache) / f"k8s.io/kubernetes@{self.topology.kubernetes_version}/build/pause/linux/pause.c"
+        if not source.exists():
+            subprocess.run(["go", "mod", "download", f"k8s.io/kubernetes@{self.topology.kubernetes_version}"],
+                           capture_output=True, cwd="/")
+        if not source.exists():
+            raise ClusterError(f"the pause source {source} is missing; install Go so it can be downloaded")
+        return source
+
+    def _endpoints(self) -> list[tuple[str, int, str]]:
+        ports = self.topology.ports
+        endpoints = [("127.0.0.1", ports.apiserver, "kube-apiserver"), ("127.0.0.1", ports.etcd_client, "etcd"),
+                     ("127.0.0.1", ports.etcd_peer, "etcd"),
+                     ("127.0.0.1", ports.controller_manager, "kube-controller-manager"),
+                     ("127.0.0.1", ports.scheduler, "kube-scheduler")]
+        for spec in self.topology.nodes:
+            endpoints += [(spec.address, 10250, f"kubelet {spec.name}"), (spec.address, 10248, f"kubelet {spec.name}")]
+        return endpoints
+
+    def _ssl_context(self, ca: Path, client: CertPair) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(ca))
+        context.load_cert_chain(str(client.cert), str(client.key))
+        return context
+
+    def _http_ok(self, url: str, ca: Path | None = None, client: CertPair | None = None) -> bool:
+        context = self._ssl_context(ca, client) if ca and client else None
+        with urllib.request.urlopen(url, context=context, timeout=5) as response:
+            return response.status == 200
+
+    def _admin(self) -> tuple[Path, CertPair]:
+        pki = self.layout.pki
+        return ClusterPKI(pki).ca_pair().cert, CertPair(cert=pki / "admin.crt", key=pki / "admin.key")
+
+    def _api_request(self, method: str, path: str, body: dict | None = None) -> dict:
+        ca, admin = self._admin()
+        if not ca.exists():
+            raise OSError("no PKI yet")
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.server + path, data=data, method=method,
+                                         headers={"Content-Type": "application/merge-patch+json"})
+        with urllib.request.urlopen(request, context=self._ssl_context(ca, admin), timeout=10) as response:
+            text = response.read().decode()
+        return json.loads(text) if text.startswith("{") else {"body": text}
+
+    def _api_get(self, path: str) -> dict:
+        return self._api_request("GET", path)
+
+    def _api_patch(self, path: str, body: dict) -> dict:
+        return self._api_request("PATCH", path, body)
+
+    def _default_service_account_exists(self) -> bool:
+        """Pods are rejected until the controller-manager has made the namespace's `default` account."""
+        try:
+            self._api_get("/api/v1/namespaces/default/serviceaccounts/default")
+            return True
+        except OSError:
+            return False
+
+    def _registered_nodes(self) -> set[str]:
+        try:
+            return {n["metadata"]["name"] for n in self._api_get("/api/v1/nodes")["items"]}
+        except OSError:
+            return set()
+
+    def _ready_nodes(self) -> set[str]:
+        try:
+            items = self._api_get("/api/v1/nodes")["items"]
+        except OSError:
+            return set()
+        return {n["metadata"]["name"] for n in items
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+                and n["status"].get("addresses")}
+
+    # --- state file -----------------------------------------------------------------
+
+    def _save_state(self) -> None:
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.layout.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._state.to_json(), indent=2))
+        tmp.rename(self.layout.state_file)
+
+    def _load_state(self) -> HostState:
+        if self._state.processes:
+            return self._state
+        try:
+            return HostState.from_json(json.loads(self.layout.state_file.read_text()))
+        except (OSError, ValueError):
+            return HostState()
+
+    def _remove_state_folder(self, keep_logs: bool) -> None:
+        if not self.layout.root.exists():
+            return
+        if keep_logs and self.layout.logs.exists():
+            for entry in self.layout.root.iterdir():
+                if entry != self.layout.logs:
+                    shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
+            return
+        shutil.rmtree(self.layout.root, ignore_errors=True)

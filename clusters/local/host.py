@@ -1,0 +1,182 @@
+"""The host-wide changes a local cluster needs, each with its undo.
+
+Cgroup roots per node, the v1 `hugetlb` hierarchy crun needs on hybrid
+cgroups, network bridges, iptables chains the kubelet adds, mounts under the
+state folder. `down` calls the undo of each, using what `up` recorded, so the
+host ends as it was found. Anything under the machine's own cgroups
+(`process_api`, `default`) is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+from clusters.local.errors import ClusterError
+
+CGROUP_V1 = Path("/sys/fs/cgroup")
+CGROUP_V2_HYBRID = CGROUP_V1 / "unified"
+HUGETLB = CGROUP_V1 / "hugetlb"
+IPTABLES = ("iptables", "ip6tables")
+IPTABLES_TABLES = ("filter", "nat", "mangle")
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise ClusterError("the local cluster runs kubelets and containerd and needs root; "
+                           "run as root (sudo -E), or point the suite at a cluster with --cluster existing")
+
+
+def require_free_ports(endpoints: list[tuple[str, int, str]]) -> None:
+    """Fail before starting anything if a port a component needs is taken."""
+    for host, port, owner in endpoints:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise ClusterError(f"port {host}:{port} needed by {owner} is in use; stop what holds it "
+                                   f"(ss -ltnp 'sport = :{port}') or change the ports in the topology file") from None
+
+
+CAP_SYS_RESOURCE = 24
+
+
+def has_capability(bit: int) -> bool:
+    """Whether this process holds a capability in its effective set (containers may drop some)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> bit & 1)
+    return False
+
+
+# --- cgroups -------------------------------------------------------------------
+
+def v1_controllers() -> list[Path]:
+    """Every mounted v1 hierarchy (cpu, memory, pids, hugetlb, name=systemd …)."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    return sorted({Path(line.split()[1]) for line in mounts if line.split()[2] == "cgroup"})
+
+
+def require_cgroup_v1_or_v2() -> None:
+    if not v1_controllers() and not (CGROUP_V1 / "cgroup.controllers").exists():
+        raise ClusterError("no cgroup hierarchy is mounted under /sys/fs/cgroup; kubelets need cgroups")
+
+
+def mount_hugetlb_if_needed() -> bool:
+    """crun refuses hybrid cgroups while cgroup2 owns a controller; a v1 hugetlb mount frees it.
+
+    Returns True when this call mounted it, so `down` unmounts only what `up` added.
+    """
+    controllers = CGROUP_V2_HYBRID / "cgroup.controllers"
+    if not controllers.exists() or "hugetlb" not in controllers.read_text().split():
+        return False
+    if not v1_controllers():
+        return False  # pure cgroup v2: nothing to do
+    HUGETLB.mkdir(exist_ok=True)
+    result = subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", str(HUGETLB)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ClusterError(f"cannot mount the v1 hugetlb cgroup at {HUGETLB} that crun needs on hybrid cgroups: "
+                           f"{result.stderr.strip()}")
+    return True
+
+
+def unmount_hugetlb() -> None:
+    subprocess.run(["umount", str(HUGETLB)], capture_output=True)
+    try:
+        HUGETLB.rmdir()
+    except OSError:
+        pass
+
+
+def create_cgroup_root(name: str) -> None:
+    """The kubelet checks that its --cgroup-root exists in every hierarchy."""
+    for hierarchy in v1_controllers():
+        path = hierarchy / name.lstrip("/")
+        path.mkdir(exist_ok=True)
+        if (hierarchy / "cpuset.cpus").exists():
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                if not (path / knob).read_text().strip():
+                    (path / knob).write_text((hierarchy / knob).read_text())
+
+
+def remove_cgroup_root(name: str) -> None:
+    """Remove the node's cgroup tree bottom-up; the kernel only removes empty cgroups."""
+    for hierarchy in v1_controllers():
+        top = hierarchy / name.lstrip("/")
+        if not top.is_dir():
+            continue
+        for folder, _, _ in sorted(os.walk(top), key=lambda entry: -entry[0].count("/")):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+
+
+def kill_cgroup_tasks(name: str) -> None:
+    """SIGKILL every process left in a node's cgroups (containers of a crashed run)."""
+    pids = CGROUP_V1 / "pids" / name.lstrip("/")
+    if not pids.is_dir():
+        return
+    for procs in pids.rglob("cgroup.procs"):
+        for pid in procs.read_text().split():
+            try:
+                os.kill(int(pid), 9)
+            except ProcessLookupError:
+                pass
+
+
+# --- network -------------------------------------------------------------------
+
+def delete_link(name: str) -> None:
+    if Path(f"/sys/class/net/{name}").exists():
+        subprocess.run(["ip", "link", "delete", name], capture_output=True)
+
+
+def iptables_chains() -> set[str]:
+    """Chains as 'tool/table/chain', to tell later which ones a run added."""
+    chains = set()
+    for tool in IPTABLES:
+        if not shutil.which(tool):
+            continue
+        for table in IPTABLES_TABLES:
+            result = subprocess.run([tool, "-w", "-t", table, "-S"], capture_output=True, text=True)
+            chains.update(f"{tool}/{table}/{line.split()[1]}" for line in result.stdout.splitlines()
+                          if line.startswith("-N "))
+    return chains
+
+
+def remove_iptables_chains(chains: set[str]) -> None:
+    """Flush, unhook and delete the chains; jump rules pointing at them go first."""
+    for entry in sorted(chains):
+        tool, table, chain = entry.split("/")
+        rules = subprocess.run([tool, "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
+        for rule in rules.splitlines():
+            if rule.startswith("-A ") and f"-j {chain}" in rule:
+                subprocess.run([tool, "-w", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+        subprocess.run([tool, "-w", "-t", table, "-F", chain], capture_output=True)
+    for entry in sorted(chains):
+        tool, table, chain = entry.split("/")
+        subprocess.run([tool, "-w", "-t", table, "-X", chain], capture_output=True)
+
+
+# --- mounts --------------------------------------------------------------------
+
+def mounts_under(path: Path) -> list[str]:
+    prefix = str(path).rstrip("/") + "/"
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point.startswith(prefix) or point == str(path):
+            points.append(point)
+    return points
+
+
+def unmount_all_under(path: Path) -> None:
+    """Detach every mount below `path`, deepest first, so the folder can be removed."""
+    for point in sorted(set(mounts_under(path)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)

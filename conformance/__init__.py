@@ -1,0 +1,1 @@
+"""runtimeclass-conformance: checks a cluster's RuntimeClass behaviour clause by clause."""

@@ -1,0 +1,1 @@
+"""The pytest plugin: options, markers and fixtures of the conformance suite."""
