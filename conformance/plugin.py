@@ -1,1 +1,287 @@
-"""The pytest plugin: options, markers and fixtures of the conformance suite."""
+"""The pytest plugin: options, markers, the run's lifecycle hooks and the `rcc` fixture.
+
+Thin on purpose: bring-up and probing live in `session`, per-test work in
+`case`, clause bookkeeping in `matrix`. Loaded by the root conftest.py and
+registered as the `conformance.plugin` pytest11 entry point.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import allure
+import pytest
+
+from clusters.local.errors import ClusterError
+from conformance import matrix
+from conformance.case import DEFAULT_TIMEOUTS, Case, RunSettings
+from conformance.clauses import CLAUSES, FAMILIES
+from conformance.kube import ConnectionProblem
+from conformance.preflight import Facts, capability_table
+from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
+                                 make_provider, new_run_id, probe_run)
+from conformance.sweep import sweep
+
+STATE = pytest.StashKey[RunState]()
+PROVIDER = pytest.StashKey[object]()
+TRACKER = pytest.StashKey[matrix.ClauseTracker]()
+KUBE = pytest.StashKey[object]()
+_tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("runtimeclass-conformance")
+    group.addoption("--cluster", choices=("local", "kind", "existing"), default="local",
+                    help="local: bring up the embedded cluster (default); kind: a kind cluster; "
+                         "existing: the cluster of --kubeconfig/$KUBECONFIG")
+    # --kubeconfig comes from pytest-kind ("use this kubeconfig instead of creating a cluster"); for the
+    # suite it names an existing cluster and implies --cluster existing.
+    group.addoption("--context", help="context in the kubeconfig")
+    group.addoption("--handler", action="append", default=[],
+                    help="handler under test (repeatable); default: those nodes report")
+    # --strict is pytest's own flag (strict markers and config); the suite reads it too: with it,
+    # a test skipped for a missing capability fails instead.
+    group.addoption("--allow-disruptive", action="store_true",
+                    help="allow tests that taint nodes on an existing cluster")
+    group.addoption("--test-image", help="image of the test Pods (default: the local cluster's, "
+                                         "or busybox on other clusters)")
+    group.addoption("--run-id", help="label value of this run's objects (default: generated)")
+    # --keep-cluster comes from pytest-kind, with the meaning the suite needs for every provider.
+    group.addoption("--topology", type=Path, help="topology file of the local cluster")
+    group.addoption("--timeout", action="append", default=[], metavar="NAME=SECONDS",
+                    help=f"override a wait budget; names: {', '.join(DEFAULT_TIMEOUTS)}")
+    group.addoption("--rcc-apiserver-arg", action="append", default=[],
+                    help="extra kube-apiserver flag for the local cluster (the project's broken-cluster tests)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "clause(*ids): the SPEC.md clauses this test checks")
+    config.addinivalue_line("markers", "needs(*capabilities): capabilities beyond those of its clauses")
+    global _tracker
+    _tracker = matrix.ClauseTracker()
+    config.stash[TRACKER] = _tracker
+
+
+def _options(config: pytest.Config) -> RunOptions:
+    opt = config.option
+    timeouts = dict(DEFAULT_TIMEOUTS)
+    for item in opt.timeout:
+        name, _, seconds = item.partition("=")
+        if name not in DEFAULT_TIMEOUTS or not seconds.replace(".", "", 1).isdigit():
+            raise pytest.UsageError(f"--timeout {item!r}: use NAME=SECONDS with NAME one of "
+                                    f"{', '.join(DEFAULT_TIMEOUTS)}")
+        timeouts[name] = float(seconds)
+    return RunOptions(
+        cluster="existing" if opt.kubeconfig else opt.cluster,
+        kubeconfig=Path(opt.kubeconfig) if opt.kubeconfig else None, context=opt.context,
+        handlers=list(opt.handler), strict=opt.strict, allow_disruptive=opt.allow_disruptive, image=opt.test_image,
+        run_id=(config.workerinput["rcc_run_id"] if hasattr(config, "workerinput") else opt.run_id or new_run_id()),
+        keep_cluster=opt.keep_cluster, timeouts=timeouts, topology=opt.topology,
+        apiserver_args=tuple(opt.rcc_apiserver_arg))
+
+
+def _wants_cluster(session: pytest.Session) -> bool:
+    """Only runs of the suite need a cluster; unit tests and --collect-only listings do not."""
+    config = session.config
+    if config.option.collectonly or config.option.help:
+        return False
+    return any("suites" in Path(str(a)).parts or Path(str(a)).name == "suites" for a in config.args) or \
+        config.option.cluster != "local" or bool(config.option.kubeconfig)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not _wants_cluster(session):
+        return
+    options = _options(config)
+    try:
+        if hasattr(config, "workerinput"):
+            raw = json.loads(config.workerinput["rcc_state"])
+            provider = make_provider(options, progress=lambda _m: None)
+            state = RunState(options, Path(raw["kubeconfig"]), Facts.from_json(raw["facts"]),
+                             raw["declared_handlers"])
+            kube = connect_run(state.kubeconfig, options)
+        else:
+            state, provider, kube = _bring_up(config, options)
+    except (ClusterError, ConnectionProblem) as err:
+        pytest.exit(f"runtimeclass-conformance: {err}", returncode=3)
+    config.stash[STATE] = state
+    config.stash[PROVIDER] = provider
+    config.stash[KUBE] = kube
+
+
+def _bring_up(config: pytest.Config, options: RunOptions):
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def progress(message: str) -> None:
+        if reporter:
+            reporter.write_line(f"[rcc] {message}")
+
+    provider = make_provider(options, progress)
+    if provider is None:
+        kubeconfig = existing_kubeconfig(options)
+        progress(f"existing cluster: kubeconfig {kubeconfig}, context {options.context or '(current)'}")
+    else:
+        kubeconfig = provider.create()
+    kube = connect_run(kubeconfig, options)
+    progress(f"API server {kube.server}; run id {options.run_id}")
+    leftovers = sweep(kube, run_id=None)
+    if any(leftovers.values()):
+        progress(f"swept leftovers of earlier runs: {leftovers}")
+    facts = probe_run(kube, options, provider)
+    declared = getattr(provider, "declared_handlers", [])
+    return RunState(options, kubeconfig, facts, declared), provider, kube
+
+
+def pytest_configure_node(node) -> None:
+    """xdist: hand each worker the run id and the controller's cluster."""
+    config = node.config
+    node.workerinput["rcc_run_id"] = config.stash[STATE].options.run_id if STATE in config.stash else \
+        (config.option.run_id or new_run_id())
+    if STATE in config.stash:
+        node.workerinput["rcc_state"] = config.stash[STATE].to_workerinput()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if STATE not in config.stash:
+        return []
+    facts = config.stash[STATE].facts
+    capabilities = ["admin", "nodes>=2", "node-evidence", "disruptive", *(f"handler:{h}" for h in facts.handlers)]
+    return capability_table(facts, capabilities)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "handler" in metafunc.fixturenames:
+        metafunc.parametrize("handler", _handlers_under_test(metafunc.config))
+
+
+def _handlers_under_test(config: pytest.Config) -> list[str]:
+    if config.option.handler:
+        return list(config.option.handler)
+    if STATE in config.stash:
+        state = config.stash[STATE]
+        return sorted(set(state.facts.handlers) | set(state.declared_handlers))
+    return ["runc"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        ids = [cid for mark in item.iter_markers("clause") for cid in mark.args]
+        unknown = [cid for cid in ids if cid not in CLAUSES]
+        if unknown:
+            raise pytest.UsageError(f"{item.nodeid}: unknown clause {', '.join(unknown)}; "
+                                    f"clauses are defined in conformance/clauses.py")
+        if not ids:
+            continue
+        item.user_properties.append(("clauses", ",".join(ids)))
+        first = CLAUSES[ids[0]]
+        item.add_marker(allure.epic(FAMILIES[first.family]))
+        for cid in ids:
+            item.add_marker(allure.feature(f"{cid}: {CLAUSES[cid].title}"))
+            item.add_marker(allure.link(CLAUSES[cid].anchor, name=cid))
+        item.add_marker(allure.story(item.originalname if hasattr(item, "originalname") else item.name))
+
+
+def required_capabilities(item: pytest.Item) -> list[str]:
+    needed = [cap for mark in item.iter_markers("clause") for cid in mark.args for cap in CLAUSES[cid].capabilities]
+    needed += [cap for mark in item.iter_markers("needs") for cap in mark.args]
+    handler = getattr(item, "callspec", None) and item.callspec.params.get("handler")
+    if handler:
+        needed.append(f"handler:{handler}")
+    return list(dict.fromkeys(needed))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    config = item.config
+    if STATE not in config.stash or not list(item.iter_markers("clause")):
+        return
+    facts = config.stash[STATE].facts
+    for capability in required_capabilities(item):
+        why = facts.why_missing(capability)
+        if why:
+            message = f"missing capability {capability}: {why}"
+            if config.stash[STATE].options.strict:
+                pytest.fail(f"--strict: {message}")
+            pytest.skip(message)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    case = getattr(item, "_rcc_case", None)
+    if case is not None and report.failed and call.when == "call":
+        try:
+            allure.attach(json.dumps(case.diagnostics(), indent=2, default=str), name="diagnostics",
+                          attachment_type=allure.attachment_type.JSON)
+        except Exception as exc:  # noqa: BLE001 - a failing diagnostic must not hide the failure
+            report.sections.append(("rcc diagnostics", f"unavailable: {exc}"))
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Fold each report into the clause matrix (on the controller, xdist workers' reports arrive here)."""
+    tracker = _tracker
+    if tracker is None:
+        return
+    props = dict(report.user_properties)
+    clauses = [c for c in str(props.get("clauses", "")).split(",") if c]
+    observed = {k.split(":", 1)[1]: v for k, v in props.items() if str(k).startswith("observed:")}
+    message = ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        message = report.longrepr[2].removeprefix("Skipped: ")
+    elif report.failed:
+        message = (report.longreprtext or "").strip().splitlines()[-1][:500] if report.longreprtext else "failed"
+    tracker.add(report.nodeid, report.when, report.outcome, clauses, message, report.duration, observed)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if _tracker is None or hasattr(config, "workerinput") or not any(r.tests for r in _tracker.results.values()):
+        return
+    terminalreporter.section("RuntimeClass clause matrix")
+    for line in _tracker.table():
+        terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if STATE not in config.stash or hasattr(config, "workerinput"):
+        return
+    state = config.stash[STATE]
+    kube = config.stash[KUBE]
+    try:
+        sweep(kube, run_id=state.options.run_id)
+    finally:
+        provider = config.stash[PROVIDER]
+        if provider is not None:
+            provider.destroy()
+
+
+@pytest.fixture
+def rcc(request: pytest.FixtureRequest, record_property) -> Case:
+    """The test's view of the cluster: its own namespace, factories with cleanup, waiters, evidence."""
+    config = request.config
+    if STATE not in config.stash:
+        pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
+    state = config.stash[STATE]
+    worker = getattr(config, "workerinput", {}).get("workerid", "gw")
+    evidence, _ = evidence_for(config.stash[PROVIDER]) if config.stash[PROVIDER] else (None, "")
+    settings = RunSettings(run_id=state.options.run_id, worker=worker,
+                           image=state.options.image or _default_image(state), timeouts=state.options.timeouts,
+                           facts=state.facts, evidence=evidence, strict=state.options.strict)
+    case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
+                record_property=record_property)
+    request.node._rcc_case = case
+    case.open_namespace()
+    yield case
+    case.close()
+
+
+def _default_image(state: RunState) -> str:
+    if state.options.cluster == "local":
+        from clusters.local.images import TEST_IMAGE
+
+        return TEST_IMAGE
+    return "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"

@@ -370,14 +370,21 @@ class LocalCluster:
             raise ClusterError(f"ctr {' '.join(args[:2])} on {node.name} failed: {result.stderr.strip()[:300]}")
         return result.stdout
 
+    def crictl(self, node_name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run crictl against one node's containerd (the CRI's own view, as a node admin sees it)."""
+        candidates = sorted((self.cache_dir / "bin").glob("cri-tools-*/crictl"))
+        if not candidates:
+            raise ClusterError(f"crictl is not in the cache {self.cache_dir}; run `rcc-local up` to build it")
+        node = self.node_layout(node_name)
+        return subprocess.run([str(candidates[-1]), "--config", str(node.crictl_config), *args],
+                              capture_output=True, text=True, timeout=timeout)
+
     def _remove_all_pods(self, node: NodeLayout) -> None:
         """Stop and remove every sandbox through the CRI, so CNI releases addresses and veths."""
-        crictl = self.cache_dir / "bin"
-        candidates = sorted(crictl.glob("cri-tools-*/crictl"))
-        if not candidates:
-            return
-        subprocess.run([str(candidates[-1]), "--config", str(node.crictl_config), "rmp", "--all", "--force"],
-                       capture_output=True, timeout=120)
+        try:
+            self.crictl(node.name, "rmp", "--all", "--force", timeout=120)
+        except (ClusterError, subprocess.TimeoutExpired):
+            pass
 
     def _image_archives(self) -> list[Path]:
         folder = self.cache_dir / "images" / self.topology.kubernetes_version

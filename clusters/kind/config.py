@@ -1,0 +1,63 @@
+"""The kind ``Cluster`` configuration for a KindTopology: pure data, no I/O.
+
+How each part of the topology reaches the nodes, and why:
+
+* labels: the node's ``labels:`` field; kind hands them to the kubelet
+  (``--node-labels``), so they are on the Node before anything schedules.
+* taints: kind has no taint field, so a node-level ``kubeadmConfigPatches``
+  entry sets ``nodeRegistration.taints`` (``InitConfiguration`` for the control
+  plane, ``JoinConfiguration`` for workers) and kubeadm registers the Node
+  tainted.
+* handlers: *not* in this file. ``containerdConfigPatches`` apply to every node
+  alike, so they cannot make nodes differ, and a per-node drop-in would need
+  an ``imports`` line that kind's node image does not have (kind v0.33.0's
+  ``/etc/containerd/config.toml``), plus containerd 1.7 replaces a whole plugin
+  section from an imported file instead of merging it. The provider therefore
+  adds a node's missing handlers after ``kind create cluster``, from the node's
+  own config file (see ``clusters.kind.containerd``), and restarts that node's
+  containerd once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from clusters.kind.topology import KindNode, KindTopology
+
+KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
+
+
+def cluster_config(topology: KindTopology) -> dict[str, Any]:
+    """The kind ``Cluster`` object for ``topology``."""
+    return {
+        "apiVersion": KIND_API_VERSION,
+        "kind": "Cluster",
+        "nodes": [node_config(node, topology.image) for node in topology.nodes],
+    }
+
+
+def cluster_config_yaml(topology: KindTopology) -> str:
+    """``cluster_config`` as the YAML text ``kind create cluster --config`` reads."""
+    return yaml.safe_dump(cluster_config(topology), sort_keys=False)
+
+
+def node_config(node: KindNode, image: str) -> dict[str, Any]:
+    config: dict[str, Any] = {"role": node.role, "image": image}
+    if node.labels:
+        config["labels"] = dict(node.labels)
+    if node.taints:
+        config["kubeadmConfigPatches"] = [taints_patch(node)]
+    return config
+
+
+def taints_patch(node: KindNode) -> str:
+    """A kubeadm merge patch registering ``node`` with its taints.
+
+    No ``apiVersion``: kind then applies it to whichever kubeadm API version
+    the node image uses (v1beta3 or v1beta4, same field names).
+    """
+    kind = "InitConfiguration" if node.role == "control-plane" else "JoinConfiguration"
+    taints = [{"key": t.key, **({"value": t.value} if t.value else {}), "effect": t.effect} for t in node.taints]
+    return yaml.safe_dump({"kind": kind, "nodeRegistration": {"taints": taints}}, sort_keys=False)

@@ -1,0 +1,92 @@
+"""The local cluster as a ClusterProvider, with node evidence read straight from the host.
+
+On this provider every node is a folder and a pair of processes on this host,
+so evidence needs no helper Pod: crictl talks to the node's containerd, the
+Pod cgroup is a directory under the node's cgroup root.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+from clusters.local.cluster import LocalCluster, Progress
+from clusters.local.config import CRI_RUNTIME_PLUGIN
+from clusters.local.host import CGROUP_V1
+from clusters.local.layout import DEFAULT_STATE_ROOT
+from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
+from clusters.provider import SandboxInfo
+
+_CGROUP_CONTROLLER = {"memory": "memory", "cpu": "cpu", "pids": "pids", "cpuset": "cpuset", "hugetlb": "hugetlb"}
+
+
+class LocalEvidence:
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+
+    def sandbox(self, node: str, namespace: str, pod: str, pod_uid: str) -> SandboxInfo | None:
+        listing = self.cluster.crictl(node, "pods", "--namespace", namespace, "--name", pod, "-o", "json")
+        if listing.returncode != 0:
+            return None
+        matches = [s for s in json.loads(listing.stdout).get("items", [])
+                   if s.get("metadata", {}).get("uid") == pod_uid]
+        if not matches:
+            return None
+        inspected = self.cluster.crictl(node, "inspectp", "-o", "json", matches[0]["id"])
+        if inspected.returncode != 0:
+            return None
+        raw = json.loads(inspected.stdout)
+        return SandboxInfo(sandbox_id=matches[0]["id"],
+                           runtime_handler=raw.get("status", {}).get("runtimeHandler", ""), raw=raw)
+
+    def pod_cgroup_value(self, node: str, pod_uid: str, qos: str, knob: str) -> str | None:
+        """cgroup v1 with the cgroupfs driver: ROOT/kubepods[/burstable|/besteffort]/pod<UID>/<knob>."""
+        controller = _CGROUP_CONTROLLER[knob.split(".", 1)[0]]
+        qos_dir = "" if qos.lower() == "guaranteed" else qos.lower()
+        root = self.cluster.node_layout(node).cgroup_root.lstrip("/")
+        path = CGROUP_V1 / controller / root / "kubepods" / qos_dir / f"pod{pod_uid}" / knob
+        try:
+            return path.read_text().strip()
+        except OSError:
+            return None
+
+    def cri_runtime_tables(self, node: str) -> list[str] | None:
+        config = tomllib.loads(self.cluster.node_layout(node).containerd_config.read_text())
+        return sorted(config["plugins"][CRI_RUNTIME_PLUGIN]["containerd"]["runtimes"])
+
+
+class LocalProvider:
+    """Brings up the embedded cluster; `keep` leaves it running for the next session to reuse."""
+
+    name = "local"
+
+    def __init__(self, topology: Path = DEFAULT_TOPOLOGY, keep: bool = False,
+                 apiserver_extra_args: tuple[str, ...] = (), state_root: Path = DEFAULT_STATE_ROOT,
+                 progress: Progress = print) -> None:
+        self.topology = load_topology(topology)
+        self.keep = keep
+        self.cluster = LocalCluster(self.topology, state_root=state_root,
+                                    apiserver_extra_args=apiserver_extra_args, progress=progress)
+
+    @property
+    def declared_handlers(self) -> list[str]:
+        """Handlers the topology configures somewhere: known before the cluster is up."""
+        return sorted({h for n in self.topology.nodes for h in n.handler_names})
+
+    def create(self) -> Path:
+        return self.cluster.up()
+
+    def destroy(self) -> None:
+        if not self.keep:
+            self.cluster.down()
+
+    def evidence(self) -> LocalEvidence:
+        return LocalEvidence(self.cluster)
+
+    def export_logs(self, destination: Path) -> None:
+        destination.mkdir(parents=True, exist_ok=True)
+        for name, path in self.cluster.log_paths().items():
+            if path.exists():
+                shutil.copyfile(path, destination / f"{name}.log")

@@ -1,0 +1,52 @@
+"""The one small interface every cluster provider offers the suite.
+
+A provider creates (idempotently) or attaches to a cluster, hands out its
+kubeconfig, optionally looks inside nodes (`NodeEvidence`), and destroys only
+what it created. Optional abilities are separate protocols, not flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """What the CRI says about a Pod's sandbox on its node."""
+
+    sandbox_id: str
+    runtime_handler: str
+    raw: dict
+
+
+@runtime_checkable
+class NodeEvidence(Protocol):
+    """Looking inside a node: the CRI's view of a sandbox, and the Pod's cgroup files."""
+
+    def sandbox(self, node: str, namespace: str, pod: str, pod_uid: str) -> SandboxInfo | None:
+        """The Pod's sandbox as the node's CRI reports it; None if the CRI has no such sandbox."""
+
+    def pod_cgroup_value(self, node: str, pod_uid: str, qos: str, knob: str) -> str | None:
+        """A file of the Pod-level cgroup (e.g. `memory.limit_in_bytes`), read on the node."""
+
+    def cri_runtime_tables(self, node: str) -> list[str] | None:
+        """The runtime table keys of the node's CRI configuration, when readable."""
+
+
+@runtime_checkable
+class ClusterProvider(Protocol):
+    name: str
+
+    def create(self) -> Path:
+        """Bring the cluster up or attach to it (idempotent); return the kubeconfig path."""
+
+    def destroy(self) -> None:
+        """Remove what `create` made, and nothing else."""
+
+    def evidence(self) -> NodeEvidence | None:
+        """Node evidence, or None when this provider cannot look inside nodes."""
+
+    def export_logs(self, destination: Path) -> None:
+        """Copy component logs next to the report (best effort)."""

@@ -1,0 +1,355 @@
+"""What one test does on the cluster, in the words of the spec.
+
+`Case` is the per-test object behind the `rcc` fixture: it owns the test's
+namespace, creates RuntimeClasses and Pods with cleanup registered on the line
+after each create, waits with success and failure conditions, and records the
+evidence a reviewer reads in the report. The plumbing stays here so tests read
+as the behaviour they check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import allure
+from kubernetes.client import CoreV1Event as V1Event, V1Pod
+
+from clusters.provider import NodeEvidence, SandboxInfo
+from conformance import manifests
+from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
+from conformance.preflight import Facts
+from conformance.waiting import WaitFailed, holds_for, wait_for
+
+DEFAULT_TIMEOUTS = {
+    "pod-start": 120.0,       # created -> Succeeded/Running (image present, sandbox created)
+    "schedule": 30.0,         # created -> bound to a node, or FailedScheduling seen
+    "sandbox-failure": 90.0,  # created -> the kubelet's FailedCreatePodSandBox event
+    "never-runs": 5.0,        # window observed after the decisive event
+    "namespace": 60.0,        # namespace ready (default ServiceAccount exists)
+}
+
+
+@dataclass
+class RunSettings:
+    """Per-run options every Case shares."""
+
+    run_id: str
+    worker: str
+    image: str
+    timeouts: dict[str, float]
+    facts: Facts
+    evidence: NodeEvidence | None
+    strict: bool = False
+
+
+@dataclass
+class Case:
+    kube: Kube
+    settings: RunSettings
+    test_name: str
+    record_property: Callable[[str, Any], None]
+    namespace: str = ""
+    _cleanups: list[Callable[[], None]] = field(default_factory=list)
+    _counter: Any = field(default_factory=itertools.count)
+
+    # --- names and lifecycle ----------------------------------------------------------
+
+    def unique(self, prefix: str) -> str:
+        """Cluster-unique DNS-1123 name from run id, xdist worker, test and a counter."""
+        slug = "".join(ch if ch.isalnum() else "-" for ch in self.test_name.lower()).strip("-")
+        # The slug is cut to fit 63 characters; the hash keeps parametrized twins apart.
+        digest = hashlib.sha1(self.test_name.encode()).hexdigest()[:5]
+        base = f"{prefix}-{self.settings.run_id}-{self.settings.worker}-{digest}{next(self._counter)}"
+        return f"{base}-{slug}"[:63].rstrip("-")
+
+    def defer(self, cleanup: Callable[[], None]) -> None:
+        self._cleanups.append(cleanup)
+
+    def close(self) -> None:
+        """Run cleanups newest first; every one runs even if another fails."""
+        errors = []
+        while self._cleanups:
+            try:
+                self._cleanups.pop()()
+            except Exception as exc:  # noqa: BLE001 - teardown must go on; reported below
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def open_namespace(self) -> str:
+        name = self.unique("rcc")[:63]
+        with allure.step(f"create namespace {name} (PodSecurity restricted)"):
+            self.kube.core.create_namespace(manifests.namespace(name, self.settings.run_id))
+            self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespace(name)))
+            wait_for(f"default ServiceAccount in {name}",
+                     lambda: self._exists(lambda: self.kube.core.read_namespaced_service_account("default", name)),
+                     timeout=self.settings.timeouts["namespace"])
+        self.namespace = name
+        return name
+
+    # --- RuntimeClasses -----------------------------------------------------------------
+
+    def runtime_class(self, handler: str, overhead: dict[str, str] | None = None,
+                      node_selector: dict[str, str] | None = None,
+                      tolerations: list[dict[str, Any]] | None = None, name: str | None = None) -> str:
+        name = name or self.unique("rc")
+        body = manifests.runtime_class(name, handler, self.settings.run_id, overhead, node_selector, tolerations)
+        with allure.step(f"create RuntimeClass {name} (handler {handler!r})"):
+            self.kube.node.create_runtime_class(body)
+            self.defer(lambda: ignore_not_found(lambda: self.kube.node.delete_runtime_class(name)))
+        self.attach(f"RuntimeClass {name}", body)
+        return name
+
+    def delete_runtime_class(self, name: str) -> None:
+        with allure.step(f"delete RuntimeClass {name}"):
+            self.kube.node.delete_runtime_class(name)
+
+    def runtime_class_on_nodes_with(self, handler: str, **kwargs: Any) -> tuple[str, str]:
+        """A RuntimeClass whose scheduling pins Pods to one node that has the handler (heterogeneous clusters)."""
+        nodes = self.settings.facts.nodes_with_handler(handler)
+        node = nodes[0]
+        return self.runtime_class(handler, node_selector={"kubernetes.io/hostname": node}, **kwargs), node
+
+    # --- Pods -------------------------------------------------------------------------
+
+    def pod_manifest(self, command: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        return manifests.pod(kwargs.pop("name", None) or self.unique("pod"), self.settings.run_id,
+                             self.settings.image, command or ["true"], **kwargs)
+
+    def create_pod(self, command: list[str] | None = None, **kwargs: Any) -> V1Pod:
+        body = self.pod_manifest(command, **kwargs)
+        name = body["metadata"]["name"]
+        with allure.step(f"create Pod {name}"):
+            pod = self.kube.core.create_namespaced_pod(self.namespace, body)
+            self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespaced_pod(
+                name, self.namespace, grace_period_seconds=0)))
+        return pod
+
+    def admitted_pod(self, command: list[str] | None = None, **kwargs: Any) -> V1Pod:
+        """The Pod as admission mutates it, through a server-side dry-run create: no side effects."""
+        body = self.pod_manifest(command, **kwargs)
+        with allure.step(f"dry-run create Pod {body['metadata']['name']}"):
+            pod = self.kube.core.create_namespaced_pod(self.namespace, body, dry_run=DRY_RUN)
+        self.attach("admitted Pod (dry run)", to_dict(self.kube, pod))
+        return pod
+
+    def pod_rejection(self, command: list[str] | None = None, **kwargs: Any) -> Rejection | None:
+        """Dry-run create; the Rejection if admission or validation refused it."""
+        body = self.pod_manifest(command, **kwargs)
+        with allure.step(f"dry-run create Pod {body['metadata']['name']} expecting a rejection"):
+            refused = rejection(lambda: self.kube.core.create_namespaced_pod(self.namespace, body, dry_run=DRY_RUN))
+        self.attach("API answer", refused.__dict__ if refused else {"accepted": True})
+        return refused
+
+    def read_pod(self, name: str) -> V1Pod:
+        return self.kube.core.read_namespaced_pod(name, self.namespace)
+
+    def pod_events(self, name: str) -> list[V1Event]:
+        events = self.kube.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.kind=Pod,involvedObject.name={name}").items
+        return sorted(events, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
+
+    def event_with_reason(self, name: str, reason: str) -> V1Event | None:
+        return next((e for e in self.pod_events(name) if e.reason == reason), None)
+
+    def wait_succeeded(self, pod: V1Pod) -> V1Pod:
+        name = pod.metadata.name
+        with allure.step(f"Pod {name} runs to Succeeded"):
+            return wait_for(f"Pod {name} reaches Succeeded", lambda: self._phase_is(name, "Succeeded"),
+                            timeout=self.settings.timeouts["pod-start"], failure=lambda: self._why_not_running(name),
+                            describe=lambda: self._describe(name))
+
+    def wait_running(self, pod: V1Pod) -> V1Pod:
+        name = pod.metadata.name
+        with allure.step(f"Pod {name} is Running"):
+            return wait_for(f"Pod {name} reaches Running", lambda: self._phase_is(name, "Running"),
+                            timeout=self.settings.timeouts["pod-start"], failure=lambda: self._why_not_running(name),
+                            describe=lambda: self._describe(name))
+
+    def wait_event(self, pod: V1Pod, reason: str, budget: str) -> V1Event:
+        name = pod.metadata.name
+        with allure.step(f"event {reason} for Pod {name}"):
+            event = wait_for(f"event {reason} for Pod {name}", lambda: self.event_with_reason(name, reason),
+                             timeout=self.settings.timeouts[budget], describe=lambda: self._describe(name))
+        self.attach(f"event {reason}", {"reason": event.reason, "message": event.message, "type": event.type})
+        return event
+
+    def never_runs(self, pod: V1Pod, handler: str | None = None) -> str:
+        """The Pod fails visibly and then never starts; returns the form the cluster showed.
+
+        Decisive event: the kubelet's FailedCreatePodSandBox (reference behaviour) or the Pod
+        going Failed (the seed's wording). After it, a bounded window confirms nothing starts.
+        """
+        name = pod.metadata.name
+        with allure.step(f"Pod {name} fails visibly (FailedCreatePodSandBox or Failed)"):
+            decisive = wait_for(f"Pod {name} shows its failure", lambda: self._visible_failure(name),
+                                timeout=self.settings.timeouts["sandbox-failure"],
+                                failure=lambda: self._started(name), describe=lambda: self._describe(name))
+        form, message = decisive
+        self.attach("decisive failure", {"form": form, "message": message})
+        if handler is not None and form != "Failed":
+            assert handler in message, f"the FailedCreatePodSandBox message does not name handler {handler!r}: {message}"
+        self.stays_unstarted(pod, form)
+        return form
+
+    def keeps_running(self, pod: V1Pod) -> None:
+        name = pod.metadata.name
+        with allure.step(f"Pod {name} keeps running"):
+            holds_for(f"Pod {name} must keep running", lambda: self._not_running(name),
+                      window=self.settings.timeouts["never-runs"])
+
+    def pod_update_rejection(self, pod: V1Pod, patch: dict[str, Any]) -> Rejection | None:
+        name = pod.metadata.name
+        with allure.step(f"patch Pod {name} with {patch}"):
+            refused = rejection(lambda: self.kube.core.patch_namespaced_pod(name, self.namespace, patch,
+                                                                            dry_run=DRY_RUN))
+        self.attach("API answer", refused.__dict__ if refused else {"accepted": True})
+        return refused
+
+    def default_handler_of(self, node: str) -> str:
+        """The handler a node's CRI uses without a RuntimeClass, when node evidence can tell."""
+        tables = self.settings.evidence.cri_runtime_tables(node) if self.settings.evidence else None
+        return "runc" if tables and "runc" in tables else ""
+
+    def stays_unstarted(self, pod: V1Pod, why: str) -> None:
+        """After the decisive event, observe for a bounded window that no container ever starts."""
+        name = pod.metadata.name
+        with allure.step(f"Pod {name} never runs ({why})"):
+            holds_for(f"Pod {name} must never run", lambda: self._started(name),
+                      window=self.settings.timeouts["never-runs"])
+
+    # --- node changes (always restored) -------------------------------------------------
+
+    def node_key(self, suffix: str) -> str:
+        """A label or taint key that a sweep recognises as this run's: rcc.conformance.io/run-<id>-<suffix>."""
+        return f"{manifests.LABEL_PREFIX}run-{self.settings.run_id}-{self.settings.worker}-{suffix}"[:63]
+
+    def label_node(self, node: str, suffix: str, value: str = "true") -> tuple[str, str]:
+        key = self.node_key(suffix)
+        with allure.step(f"label node {node} {key}={value}"):
+            self.kube.core.patch_node(node, {"metadata": {"labels": {key: value}}})
+            self.defer(lambda: self.kube.core.patch_node(node, {"metadata": {"labels": {key: None}}}))
+        return key, value
+
+    def taint_node(self, node: str, suffix: str, value: str = "true", effect: str = "NoSchedule") -> dict[str, str]:
+        """Add a taint; the cleanup removes exactly this taint and keeps every other."""
+        key = self.node_key(suffix)
+        taint = {"key": key, "value": value, "effect": effect}
+        with allure.step(f"taint node {node} {key}={value}:{effect}"):
+            current = self.kube.core.read_node(node).spec.taints or []
+            kept = [to_dict(self.kube, t) for t in current]
+            self.kube.core.patch_node(node, {"spec": {"taints": [*kept, taint]}})
+            self.defer(lambda: self._untaint(node, key))
+        return taint
+
+    def _untaint(self, node: str, key: str) -> None:
+        current = self.kube.core.read_node(node).spec.taints or []
+        kept = [to_dict(self.kube, t) for t in current if t.key != key]
+        self.kube.core.patch_node(node, {"spec": {"taints": kept}})
+
+    # --- node evidence ------------------------------------------------------------------
+
+    def sandbox_of(self, pod: V1Pod) -> SandboxInfo:
+        evidence = self.settings.evidence
+        assert evidence is not None, "node evidence is unavailable (the capability check should have skipped)"
+        current = self.read_pod(pod.metadata.name)
+        info = wait_for(f"CRI sandbox of Pod {pod.metadata.name}",
+                        lambda: evidence.sandbox(current.spec.node_name, self.namespace, current.metadata.name,
+                                                 current.metadata.uid), timeout=30)
+        self.attach(f"CRI sandbox on {current.spec.node_name}",
+                    {"runtimeHandler": info.runtime_handler, "sandboxId": info.sandbox_id,
+                     "status": info.raw.get("status", {})})
+        return info
+
+    # --- evidence for the report ----------------------------------------------------------
+
+    def attach(self, title: str, data: Any) -> None:
+        allure.attach(json.dumps(data, indent=2, default=str), name=title,
+                      attachment_type=allure.attachment_type.JSON)
+
+    def observed(self, clause_id: str, form: str) -> None:
+        """Which form a divergent clause took on this cluster (rejected / Pending+event / Failed)."""
+        self.record_property(f"observed:{clause_id}", form)
+        allure.dynamic.parameter("observed form", form)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Pods, their events and RuntimeClasses of this test: attached when it fails."""
+        if not self.namespace:
+            return {}
+        pods = self.kube.core.list_namespaced_pod(self.namespace).items
+        events = self.kube.core.list_namespaced_event(self.namespace).items
+        classes = self.kube.node.list_runtime_class(label_selector=f"{manifests.LABEL_RUN}={self.settings.run_id}")
+        return {
+            "pods": [to_dict(self.kube, p) for p in pods],
+            "events": [{"object": e.involved_object.name, "reason": e.reason, "type": e.type, "message": e.message,
+                        "count": e.count} for e in events],
+            "runtimeClasses": [to_dict(self.kube, rc) for rc in classes.items],
+            "logs": {p.metadata.name: self._log_tail(p.metadata.name) for p in pods},
+        }
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _exists(self, read: Callable[[], Any]) -> bool | None:
+        return True if rejection(read) is None else None
+
+    def _phase_is(self, name: str, phase: str) -> V1Pod | None:
+        pod = self.read_pod(name)
+        return pod if pod.status.phase == phase else None
+
+    def _why_not_running(self, name: str) -> str | None:
+        pod = self.read_pod(name)
+        if pod.status.phase == "Failed":
+            return f"it went Failed ({self._container_state(pod)})"
+        failure = self.event_with_reason(name, "FailedCreatePodSandBox")
+        if failure is not None:
+            return f"the kubelet could not create its sandbox: {failure.message}"
+        return None
+
+    def _visible_failure(self, name: str) -> tuple[str, str] | None:
+        pod = self.read_pod(name)
+        if pod.status.phase == "Failed":
+            return "Failed", pod.status.message or pod.status.reason or ""
+        event = self.event_with_reason(name, "FailedCreatePodSandBox")
+        if event is not None:
+            return "Pending with FailedCreatePodSandBox", event.message or ""
+        return None
+
+    def _not_running(self, name: str) -> str | None:
+        phase = self.read_pod(name).status.phase
+        return None if phase == "Running" else f"it is {phase}"
+
+    def _started(self, name: str) -> str | None:
+        pod = self.read_pod(name)
+        if pod.status.phase in ("Running", "Succeeded"):
+            return f"it reached {pod.status.phase}"
+        for status in pod.status.container_statuses or []:
+            if status.state and (status.state.running or status.state.terminated):
+                return f"container {status.name} started"
+        return None
+
+    def _container_state(self, pod: V1Pod) -> str:
+        states = []
+        for status in pod.status.container_statuses or []:
+            terminated = status.state.terminated if status.state else None
+            if terminated:
+                states.append(f"{status.name}: exit {terminated.exit_code} {terminated.reason or ''}".strip())
+        return "; ".join(states) or pod.status.reason or "no container status"
+
+    def _describe(self, name: str) -> str:
+        pod = self.read_pod(name)
+        events = [f"{e.reason}: {(e.message or '')[:160]}" for e in self.pod_events(name)][-3:]
+        return f"phase {pod.status.phase}, node {pod.spec.node_name or '-'}, events [{'; '.join(events)}]"
+
+    def _log_tail(self, name: str) -> str:
+        try:
+            return self.kube.core.read_namespaced_pod_log(name, self.namespace, tail_lines=20)
+        except Exception as exc:  # noqa: BLE001 - diagnostics are best effort
+            return f"(no log: {type(exc).__name__})"
+
+
+__all__ = ["Case", "RunSettings", "DEFAULT_TIMEOUTS", "WaitFailed"]

@@ -1,0 +1,128 @@
+"""What the cluster is and what the suite may do there, probed once per run.
+
+The result (`Facts`) is plain data, serialised to xdist workers so that every
+worker skips exactly the same tests for exactly the same missing capability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from conformance.kube import Kube
+
+# (verb, group, resource) the `admin` capability needs, checked by SelfSubjectAccessReview.
+ADMIN_ACCESS = (
+    ("create", "node.k8s.io", "runtimeclasses"),
+    ("delete", "node.k8s.io", "runtimeclasses"),
+    ("patch", "", "nodes"),
+    ("create", "", "namespaces"),
+    ("create", "rbac.authorization.k8s.io", "rolebindings"),
+    ("create", "authorization.k8s.io", "subjectaccessreviews"),
+    ("impersonate", "", "users"),
+)
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    name: str
+    schedulable: bool
+    handlers: tuple[str, ...]
+    allocatable: dict[str, str]
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Facts:
+    server: str
+    server_version: str
+    node_k8s_io_v1: bool
+    nodes: tuple[NodeFacts, ...]
+    handlers: tuple[str, ...]
+    handlers_reported: bool
+    missing: dict[str, str] = field(default_factory=dict)  # capability -> why it is missing
+
+    def has(self, capability: str) -> bool:
+        return capability not in self.missing and self.why_missing(capability) is None
+
+    def why_missing(self, capability: str) -> str | None:
+        if capability in self.missing:
+            return self.missing[capability]
+        if capability.startswith("handler:"):
+            handler = capability.split(":", 1)[1]
+            if not self.nodes_with_handler(handler):
+                return f"no schedulable node reports handler {handler!r} in Node.status.runtimeHandlers"
+        return None
+
+    def schedulable_nodes(self) -> list[NodeFacts]:
+        return [n for n in self.nodes if n.schedulable]
+
+    def nodes_with_handler(self, handler: str) -> list[str]:
+        """Nodes whose CRI reports the handler; all schedulable nodes if no CRI reports any."""
+        nodes = self.schedulable_nodes()
+        if not self.handlers_reported:
+            return [n.name for n in nodes] if handler in self.handlers else []
+        return [n.name for n in nodes if handler in n.handlers]
+
+    def nodes_without_handler(self, handler: str) -> list[str]:
+        if not self.handlers_reported:
+            return []
+        return [n.name for n in self.schedulable_nodes() if handler not in n.handlers]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "Facts":
+        nodes = tuple(NodeFacts(**{**n, "handlers": tuple(n["handlers"])}) for n in raw["nodes"])
+        return cls(**{**raw, "nodes": nodes, "handlers": tuple(raw["handlers"])})
+
+
+def probe(kube: Kube, requested_handlers: list[str], has_node_evidence: bool, evidence_why: str,
+          disruptive_allowed: bool) -> Facts:
+    version = kube.version.get_code()
+    groups = {g.name: [v.version for v in g.versions] for g in kube.apis.get_api_versions().groups}
+    nodes = tuple(_node_facts(n) for n in kube.core.list_node().items)
+    reported = sorted({h for n in nodes for h in n.handlers})
+    handlers = tuple(requested_handlers or reported)
+    missing: dict[str, str] = {}
+    denied = [f"{verb} {resource}" for verb, group, resource in ADMIN_ACCESS if not _allowed(kube, verb, group, resource)]
+    if denied:
+        missing["admin"] = f"the suite's identity may not {', '.join(denied)}"
+    if len([n for n in nodes if n.schedulable]) < 2:
+        missing["nodes>=2"] = "fewer than two schedulable nodes"
+    if not has_node_evidence:
+        missing["node-evidence"] = evidence_why
+    if not disruptive_allowed:
+        missing["disruptive"] = "tests that taint nodes are opt-in on existing clusters (--allow-disruptive)"
+    return Facts(server=kube.server, server_version=version.git_version,
+                 node_k8s_io_v1="v1" in groups.get("node.k8s.io", []), nodes=nodes, handlers=handlers,
+                 handlers_reported=bool(reported), missing=missing)
+
+
+def _node_facts(node) -> NodeFacts:
+    handlers = tuple(sorted(h.name for h in (node.status.runtime_handlers or []) if h.name))
+    taints = node.spec.taints or []
+    schedulable = not node.spec.unschedulable and not any(t.effect in ("NoSchedule", "NoExecute") for t in taints)
+    ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+    return NodeFacts(name=node.metadata.name, schedulable=schedulable and ready, handlers=handlers,
+                     allocatable=dict(node.status.allocatable or {}), labels=dict(node.metadata.labels or {}))
+
+
+def _allowed(kube: Kube, verb: str, group: str, resource: str) -> bool:
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"verb": verb, "group": group, "resource": resource}}}
+    return bool(kube.authz.create_self_subject_access_review(review).status.allowed)
+
+
+def capability_table(facts: Facts, capabilities: list[str]) -> list[str]:
+    """Lines for the terminal header: each capability, yes or the reason it is missing."""
+    lines = [f"cluster: {facts.server} (Kubernetes {facts.server_version}); node.k8s.io/v1 served: "
+             f"{'yes' if facts.node_k8s_io_v1 else 'NO'}"]
+    for node in facts.nodes:
+        lines.append(f"  node {node.name}: {'schedulable' if node.schedulable else 'not schedulable'}; "
+                     f"handlers: {', '.join(node.handlers) or '(not reported)'}")
+    lines.append("capabilities:")
+    for capability in capabilities:
+        why = facts.why_missing(capability)
+        lines.append(f"  {capability:<24} {'yes' if why is None else 'MISSING: ' + why}")
+    return lines

@@ -1,0 +1,101 @@
+"""One conformance run: pick the provider, bring the cluster up once, probe it, share it with workers.
+
+The controller process (or the only process, without xdist) does the
+bring-up; xdist workers receive the kubeconfig and the probed Facts through
+`workerinput` and only connect. An existing cluster is used only when asked
+for by name (`--cluster existing` or `--kubeconfig`), never because
+$KUBECONFIG happens to be set: it may point at production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clusters.provider import ClusterProvider, NodeEvidence
+from conformance.kube import Kube, connect
+from conformance.preflight import Facts, probe
+
+
+@dataclass
+class RunOptions:
+    cluster: str
+    kubeconfig: Path | None
+    context: str | None
+    handlers: list[str]
+    strict: bool
+    allow_disruptive: bool
+    image: str | None
+    run_id: str
+    keep_cluster: bool
+    timeouts: dict[str, float]
+    topology: Path | None
+    apiserver_args: tuple[str, ...] = ()
+
+
+@dataclass
+class RunState:
+    """What the controller hands to each worker."""
+
+    options: RunOptions
+    kubeconfig: Path
+    facts: Facts
+    declared_handlers: list[str] = field(default_factory=list)
+
+    def to_workerinput(self) -> str:
+        return json.dumps({"kubeconfig": str(self.kubeconfig), "facts": self.facts.to_json(),
+                           "declared_handlers": self.declared_handlers})
+
+
+def new_run_id() -> str:
+    """Short, sortable by time, unique enough for names: r<minutes-of-epoch base36><4 hex>."""
+    minutes = int(time.time() // 60)
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    stamp = ""
+    while minutes:
+        minutes, rest = divmod(minutes, 36)
+        stamp = digits[rest] + stamp
+    return f"r{stamp}{secrets.token_hex(2)}"
+
+
+def make_provider(options: RunOptions, progress) -> ClusterProvider | None:
+    """The provider that creates a cluster, or None for an existing one."""
+    if options.cluster == "existing":
+        return None
+    if options.cluster == "kind":
+        from clusters.kind.provider import KindProvider
+
+        return KindProvider(keep=options.keep_cluster, progress=progress)
+    from clusters.local.provider import LocalProvider
+
+    kwargs = {"topology": options.topology} if options.topology else {}
+    return LocalProvider(keep=options.keep_cluster, apiserver_extra_args=options.apiserver_args,
+                         progress=progress, **kwargs)
+
+
+def existing_kubeconfig(options: RunOptions) -> Path:
+    if options.kubeconfig:
+        return options.kubeconfig
+    env = os.environ.get("KUBECONFIG")
+    return Path(env.split(os.pathsep)[0]) if env else Path.home() / ".kube" / "config"
+
+
+def evidence_for(provider: ClusterProvider | None) -> tuple[NodeEvidence | None, str]:
+    if provider is None:
+        return None, "node evidence on an existing cluster needs a privileged helper Pod (not built yet)"
+    evidence = provider.evidence()
+    return evidence, "" if evidence else f"provider {provider.name} cannot look inside nodes"
+
+
+def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider | None) -> Facts:
+    evidence, why = evidence_for(provider)
+    disruptive = options.allow_disruptive or provider is not None
+    return probe(kube, options.handlers, evidence is not None, why, disruptive)
+
+
+def connect_run(kubeconfig: Path, options: RunOptions) -> Kube:
+    return connect(kubeconfig, options.context if options.cluster == "existing" else None)

@@ -1,0 +1,78 @@
+"""USE: selecting a runtime from a Pod (RC-USE-1 … RC-USE-7)."""
+
+import pytest
+
+from conformance.waiting import WaitFailed
+
+
+@pytest.mark.clause("RC-USE-1")
+def test_pod_naming_a_runtime_class_with_a_configured_handler_runs_to_succeeded(rcc, handler):
+    runtime_class, node = rcc.runtime_class_on_nodes_with(handler)
+    pod = rcc.create_pod(["sh", "-c", "echo ran under $0"], runtime_class=runtime_class)
+    finished = rcc.wait_succeeded(pod)
+    assert finished.spec.node_name == node
+
+
+@pytest.mark.clause("RC-USE-2")
+def test_cri_sandbox_of_the_pod_reports_the_runtime_class_handler(rcc, handler):
+    runtime_class, _ = rcc.runtime_class_on_nodes_with(handler)
+    pod = rcc.create_pod(["true"], runtime_class=runtime_class)
+    rcc.wait_succeeded(pod)
+    assert rcc.sandbox_of(pod).runtime_handler == handler
+
+
+@pytest.mark.clause("RC-USE-3")
+def test_pod_without_runtime_class_runs_with_the_default_runtime(rcc):
+    pod = rcc.create_pod(["true"])
+    rcc.wait_succeeded(pod)
+    sandbox = rcc.sandbox_of(pod)
+    # The CRI reports the default runtime as an empty handler, "as if RuntimeClass were disabled".
+    assert sandbox.runtime_handler in ("", rcc.default_handler_of(rcc.read_pod(pod.metadata.name).spec.node_name))
+
+
+@pytest.mark.clause("RC-USE-4")
+def test_pod_naming_a_missing_runtime_class_never_runs(rcc):
+    missing = rcc.unique("rc-missing")
+    refused = rcc.pod_rejection(runtime_class=missing)
+    if refused is not None:
+        rcc.observed("RC-USE-4", "rejected at admission")
+        assert refused.status == 403, refused
+        assert f'RuntimeClass "{missing}" not found' in refused.message
+        return
+    # Admitted: the guarantee left is that the Pod never runs; record how the cluster says so.
+    pod = rcc.create_pod(runtime_class=missing)
+    form = rcc.never_runs(pod)
+    rcc.observed("RC-USE-4", form)
+
+
+@pytest.mark.clause("RC-USE-5")
+def test_pod_naming_a_runtime_class_whose_handler_no_node_has_never_runs(rcc):
+    handler = rcc.unique("absent")[:40].rstrip("-")
+    runtime_class = rcc.runtime_class(handler)
+    pod = rcc.create_pod(runtime_class=runtime_class)
+    form = rcc.never_runs(pod, handler=handler)
+    rcc.observed("RC-USE-5", form)
+
+
+@pytest.mark.clause("RC-USE-6")
+def test_deleting_a_runtime_class_rejects_new_pods_and_keeps_running_ones(rcc, handler):
+    runtime_class, _ = rcc.runtime_class_on_nodes_with(handler)
+    running = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class)
+    rcc.wait_running(running)
+    rcc.delete_runtime_class(runtime_class)
+    refused = rcc.pod_rejection(runtime_class=runtime_class)
+    assert refused is not None and refused.status == 403, refused
+    assert f'RuntimeClass "{runtime_class}" not found' in refused.message
+    rcc.keeps_running(running)
+
+
+@pytest.mark.clause("RC-USE-7")
+@pytest.mark.parametrize("field", ["runtimeClassName", "overhead"])
+def test_runtime_class_name_and_overhead_of_an_existing_pod_are_immutable(rcc, field):
+    runtime_class = rcc.runtime_class("runc", overhead={"cpu": "10m"})
+    other = rcc.runtime_class("runc", overhead={"cpu": "20m"})
+    pod = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class)
+    change = {"runtimeClassName": other} if field == "runtimeClassName" else {"overhead": {"cpu": "20m"}}
+    refused = rcc.pod_update_rejection(pod, {"spec": change})
+    assert refused is not None and refused.status == 422, refused
+    assert "forbidden" in refused.message.lower() or "immutable" in refused.message.lower()
