@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ import allure
 from kubernetes.client import CoreV1Event as V1Event, V1Pod
 
 from clusters.provider import NodeEvidence, SandboxInfo
-from conformance import manifests
+from conformance import manifests, quantities
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
 from conformance.preflight import Facts
 from conformance.waiting import WaitFailed, holds_for, wait_for
@@ -109,6 +110,12 @@ class Case:
         with allure.step(f"delete RuntimeClass {name}"):
             self.kube.node.delete_runtime_class(name)
 
+    def schedulable_nodes_with(self, handler: str) -> list[str]:
+        return self.settings.facts.nodes_with_handler(handler)
+
+    def nodes_without(self, handler: str) -> list[str]:
+        return self.settings.facts.nodes_without_handler(handler)
+
     def runtime_class_on_nodes_with(self, handler: str, **kwargs: Any) -> tuple[str, str]:
         """A RuntimeClass whose scheduling pins Pods to one node that has the handler (heterogeneous clusters)."""
         nodes = self.settings.facts.nodes_with_handler(handler)
@@ -121,7 +128,11 @@ class Case:
         return manifests.pod(kwargs.pop("name", None) or self.unique("pod"), self.settings.run_id,
                              self.settings.image, command or ["true"], **kwargs)
 
-    def create_pod(self, command: list[str] | None = None, **kwargs: Any) -> V1Pod:
+    def create_pod(self, command: list[str] | None = None, tolerate_run_taints: bool = True,
+                   **kwargs: Any) -> V1Pod:
+        """Create a Pod; it tolerates this run's own taints unless the test checks taints itself."""
+        if tolerate_run_taints:
+            kwargs["tolerations"] = [*(kwargs.get("tolerations") or []), *self.run_taint_tolerations()]
         body = self.pod_manifest(command, **kwargs)
         name = body["metadata"]["name"]
         with allure.step(f"create Pod {name}"):
@@ -129,6 +140,16 @@ class Case:
             self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespaced_pod(
                 name, self.namespace, grace_period_seconds=0)))
         return pod
+
+    def delete_pod(self, pod: V1Pod) -> None:
+        with allure.step(f"delete Pod {pod.metadata.name}"):
+            ignore_not_found(lambda: self.kube.core.delete_namespaced_pod(pod.metadata.name, self.namespace,
+                                                                          grace_period_seconds=0))
+
+    def resource_quota(self, hard: dict[str, str], name: str = "rcc-quota") -> None:
+        with allure.step(f"create ResourceQuota {name} {hard}"):
+            self.kube.core.create_namespaced_resource_quota(
+                self.namespace, manifests.resource_quota(name, self.settings.run_id, hard))
 
     def admitted_pod(self, command: list[str] | None = None, **kwargs: Any) -> V1Pod:
         """The Pod as admission mutates it, through a server-side dry-run create: no side effects."""
@@ -144,6 +165,16 @@ class Case:
         with allure.step(f"dry-run create Pod {body['metadata']['name']} expecting a rejection"):
             refused = rejection(lambda: self.kube.core.create_namespaced_pod(self.namespace, body, dry_run=DRY_RUN))
         self.attach("API answer", refused.__dict__ if refused else {"accepted": True})
+        return refused
+
+    def eventual_pod_rejection(self, command: list[str] | None = None, **kwargs: Any) -> Rejection:
+        """Dry-run creates until one is refused, for admission that reads from a cache (bounded wait)."""
+        body = self.pod_manifest(command, **kwargs)
+        with allure.step(f"dry-run create Pod {body['metadata']['name']} until it is rejected"):
+            refused = wait_for("the Pod is rejected", lambda: rejection(
+                lambda: self.kube.core.create_namespaced_pod(self.namespace, body, dry_run=DRY_RUN)),
+                timeout=self.settings.timeouts["schedule"])
+        self.attach("API answer", refused.__dict__)
         return refused
 
     def read_pod(self, name: str) -> V1Pod:
@@ -216,6 +247,49 @@ class Case:
         tables = self.settings.evidence.cri_runtime_tables(node) if self.settings.evidence else None
         return "runc" if tables and "runc" in tables else ""
 
+    def wait_scheduled(self, pod: V1Pod) -> str:
+        """The node the Pod was bound to; fails at once if the scheduler reports it cannot place it."""
+        name = pod.metadata.name
+        with allure.step(f"Pod {name} is scheduled"):
+            node = wait_for(f"Pod {name} is bound to a node", lambda: self.read_pod(name).spec.node_name,
+                            timeout=self.settings.timeouts["schedule"],
+                            failure=lambda: self._unschedulable(name), describe=lambda: self._describe(name))
+        self.attach("scheduled", {"pod": name, "node": node})
+        return node
+
+    def stays_unscheduled(self, pod: V1Pod, expected_message: str | None = None) -> str:
+        """FailedScheduling is reported, then the Pod stays unbound for the observation window."""
+        event = self.wait_event(pod, "FailedScheduling", "schedule")
+        if expected_message:
+            assert expected_message in (event.message or ""), f"FailedScheduling says: {event.message}"
+        name = pod.metadata.name
+        holds_for(f"Pod {name} must stay unscheduled",
+                  lambda: (lambda node: f"it was bound to {node}" if node else None)(self.read_pod(name).spec.node_name),
+                  window=self.settings.timeouts["never-runs"])
+        return event.message or ""
+
+    def free_allocatable(self, node: str) -> dict[str, int]:
+        """Allocatable minus the requests (and overhead) of every non-terminated Pod bound to the node.
+
+        CPU in millicores, memory in bytes: computed from the live cluster so that overhead
+        checks work on any cluster, not only on nodes of a known size.
+        """
+        allocatable = self.kube.core.read_node(node).status.allocatable
+        free = {"cpu": quantities.millicpu(allocatable["cpu"]), "memory": quantities.as_int(allocatable["memory"])}
+        pods = self.kube.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+        for pod in pods:
+            if pod.status.phase in ("Succeeded", "Failed"):
+                continue
+            for container in pod.spec.containers:
+                requests = (container.resources.requests if container.resources else None) or {}
+                free["cpu"] -= quantities.millicpu(requests.get("cpu", "0"))
+                free["memory"] -= quantities.as_int(requests.get("memory", "0"))
+            for resource, amount in (pod.spec.overhead or {}).items():
+                if resource in free:
+                    free[resource] -= quantities.millicpu(amount) if resource == "cpu" else quantities.as_int(amount)
+        self.attach(f"free allocatable on {node}", free)
+        return free
+
     def stays_unstarted(self, pod: V1Pod, why: str) -> None:
         """After the decisive event, observe for a bounded window that no container ever starts."""
         name = pod.metadata.name
@@ -236,9 +310,18 @@ class Case:
             self.defer(lambda: self.kube.core.patch_node(node, {"metadata": {"labels": {key: None}}}))
         return key, value
 
-    def taint_node(self, node: str, suffix: str, value: str = "true", effect: str = "NoSchedule") -> dict[str, str]:
-        """Add a taint; the cleanup removes exactly this taint and keeps every other."""
-        key = self.node_key(suffix)
+    def run_taint_tolerations(self) -> list[dict[str, str]]:
+        """Tolerations for every worker's taint key, so one worker's taint test never starves another's Pods."""
+        count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+        workers = [f"gw{i}" for i in range(count)] or [self.settings.worker]
+        return [{"key": self._taint_key(worker), "operator": "Exists"} for worker in workers]
+
+    def _taint_key(self, worker: str) -> str:
+        return f"{manifests.LABEL_PREFIX}run-{self.settings.run_id}-{worker}-taint"
+
+    def taint_node(self, node: str, value: str = "true", effect: str = "NoSchedule") -> dict[str, str]:
+        """Add this worker's taint; the cleanup removes exactly it and keeps every other."""
+        key = self._taint_key(self.settings.worker)
         taint = {"key": key, "value": value, "effect": effect}
         with allure.step(f"taint node {node} {key}={value}:{effect}"):
             current = self.kube.core.read_node(node).spec.taints or []
@@ -318,6 +401,10 @@ class Case:
         if event is not None:
             return "Pending with FailedCreatePodSandBox", event.message or ""
         return None
+
+    def _unschedulable(self, name: str) -> str | None:
+        event = self.event_with_reason(name, "FailedScheduling")
+        return f"the scheduler could not place it: {event.message}" if event else None
 
     def _not_running(self, name: str) -> str | None:
         phase = self.read_pod(name).status.phase

@@ -60,8 +60,9 @@ def test_deleting_a_runtime_class_rejects_new_pods_and_keeps_running_ones(rcc, h
     running = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class)
     rcc.wait_running(running)
     rcc.delete_runtime_class(runtime_class)
-    refused = rcc.pod_rejection(runtime_class=runtime_class)
-    assert refused is not None and refused.status == 403, refused
+    # Admission reads RuntimeClasses from an informer cache: the deletion reaches it shortly after.
+    refused = rcc.eventual_pod_rejection(runtime_class=runtime_class)
+    assert refused.status == 403, refused
     assert f'RuntimeClass "{runtime_class}" not found' in refused.message
     rcc.keeps_running(running)
 

@@ -34,13 +34,14 @@ def cluster_config(topology: KindTopology) -> dict[str, Any]:
     return {
         "apiVersion": KIND_API_VERSION,
         "kind": "Cluster",
+        "name": topology.name,
         "nodes": [node_config(node, topology.image) for node in topology.nodes],
     }
 
 
 def cluster_config_yaml(topology: KindTopology) -> str:
     """``cluster_config`` as the YAML text ``kind create cluster --config`` reads."""
-    return yaml.safe_dump(cluster_config(topology), sort_keys=False)
+    return yaml.dump(cluster_config(topology), Dumper=_BlockDumper, sort_keys=False)
 
 
 def node_config(node: KindNode, image: str) -> dict[str, Any]:
@@ -61,3 +62,14 @@ def taints_patch(node: KindNode) -> str:
     kind = "InitConfiguration" if node.role == "control-plane" else "JoinConfiguration"
     taints = [{"key": t.key, **({"value": t.value} if t.value else {}), "effect": t.effect} for t in node.taints]
     return yaml.safe_dump({"kind": kind, "nodeRegistration": {"taints": taints}}, sort_keys=False)
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Writes multi-line strings (the embedded kubeadm patches) as readable ``|`` blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_BlockDumper.add_representer(str, _represent_str)

@@ -1,0 +1,90 @@
+"""OVH: pod overhead copied at admission and counted by scheduler, quota and kubelet."""
+
+import pytest
+
+from conformance.overhead_checks import pod_cgroup_limits, quota_used_requests_cpu, wait_for_quota_ready
+
+OVERHEAD = {"cpu": "250m", "memory": "120Mi"}
+MISMATCH = "Pod's Overhead doesn't match RuntimeClass's defined Overhead"
+WITHOUT = "Pod Overhead set without corresponding RuntimeClass defined Overhead"
+
+
+@pytest.mark.clause("RC-OVH-1")
+def test_runtime_class_overhead_is_copied_into_the_pod_spec_at_admission(rcc):
+    runtime_class = rcc.runtime_class("runc", overhead=OVERHEAD)
+    admitted = rcc.admitted_pod(runtime_class=runtime_class)
+    assert admitted.spec.overhead == OVERHEAD
+
+
+@pytest.mark.clause("RC-OVH-2")
+def test_runtime_class_without_overhead_leaves_the_pod_overhead_empty(rcc):
+    runtime_class = rcc.runtime_class("runc")
+    admitted = rcc.admitted_pod(runtime_class=runtime_class)
+    assert not admitted.spec.overhead
+
+
+@pytest.mark.clause("RC-OVH-3")
+def test_pod_overhead_different_from_its_runtime_class_is_rejected(rcc):
+    runtime_class = rcc.runtime_class("runc", overhead=OVERHEAD)
+    refused = rcc.pod_rejection(runtime_class=runtime_class, overhead={"cpu": "1", "memory": "120Mi"})
+    assert refused is not None and refused.status == 403, refused
+    assert MISMATCH in refused.message
+
+
+@pytest.mark.clause("RC-OVH-3")
+def test_pod_overhead_identical_to_its_runtime_class_is_accepted(rcc):
+    runtime_class = rcc.runtime_class("runc", overhead=OVERHEAD)
+    assert rcc.pod_rejection(runtime_class=runtime_class, overhead=dict(OVERHEAD)) is None
+
+
+@pytest.mark.clause("RC-OVH-4")
+@pytest.mark.parametrize("with_class", [False, True], ids=["no-runtime-class", "class-without-overhead"])
+def test_pod_overhead_without_a_runtime_class_overhead_is_rejected(rcc, with_class):
+    runtime_class = rcc.runtime_class("runc") if with_class else None
+    refused = rcc.pod_rejection(runtime_class=runtime_class, overhead=dict(OVERHEAD))
+    assert refused is not None and refused.status == 403, refused
+    assert WITHOUT in refused.message
+
+
+@pytest.mark.clause("RC-OVH-5")
+def test_scheduler_counts_overhead_when_fitting_a_pod_onto_a_node(rcc):
+    node = rcc.schedulable_nodes_with("runc")[0]
+    pinned = {"kubernetes.io/hostname": node}
+    overhead = {"cpu": "800m"}
+    with_overhead = rcc.runtime_class("runc", overhead=overhead, node_selector=pinned)
+    without_overhead = rcc.runtime_class("runc", node_selector=pinned)
+    free = rcc.free_allocatable(node)["cpu"]
+    # Requests alone fit the node; requests plus overhead do not.
+    too_big = f"{free - 400}m"
+    rejected = rcc.create_pod(["true"], runtime_class=with_overhead, requests={"cpu": too_big})
+    rcc.stays_unscheduled(rejected, expected_message="Insufficient cpu")
+    rcc.delete_pod(rejected)
+    # The same requests without overhead are placed: the overhead made the difference.
+    same_requests = rcc.create_pod(["true"], runtime_class=without_overhead, requests={"cpu": too_big})
+    assert rcc.wait_scheduled(same_requests) == node
+    rcc.delete_pod(same_requests)
+    # With room for requests plus overhead (and a margin for concurrent tests) it is placed.
+    fits = rcc.create_pod(["true"], runtime_class=with_overhead, requests={"cpu": f"{max(free - 1500, 10)}m"})
+    assert rcc.wait_scheduled(fits) == node
+
+
+@pytest.mark.clause("RC-OVH-6")
+def test_resource_quota_counts_overhead_and_rejects_a_pod_over_quota_only_by_overhead(rcc):
+    rcc.resource_quota({"requests.cpu": "1", "requests.memory": "1Gi"})
+    wait_for_quota_ready(rcc)
+    runtime_class = rcc.runtime_class("runc", overhead={"cpu": "500m", "memory": "64Mi"})
+    over = rcc.pod_rejection(runtime_class=runtime_class, requests={"cpu": "600m", "memory": "64Mi"})
+    assert over is not None and over.status == 403, over
+    assert "exceeded quota" in over.message
+    rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, requests={"cpu": "400m", "memory": "64Mi"})
+    assert quota_used_requests_cpu(rcc) == 900, "quota usage must be requests (400m) + overhead (500m)"
+
+
+@pytest.mark.clause("RC-OVH-7")
+def test_kubelet_sizes_the_pod_cgroup_with_overhead(rcc):
+    runtime_class, _ = rcc.runtime_class_on_nodes_with("runc", overhead={"cpu": "200m", "memory": "140Mi"})
+    guaranteed = {"cpu": "100m", "memory": "100Mi"}
+    pod = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, requests=guaranteed, limits=guaranteed)
+    rcc.wait_running(pod)
+    limits = pod_cgroup_limits(rcc, pod)
+    assert limits == {"cpu_quota_us": 30000, "memory_bytes": 251658240}, limits
