@@ -35,6 +35,11 @@ DEFAULT_TIMEOUTS = {
 }
 
 
+def pin(node: str) -> dict[str, str]:
+    """The nodeSelector that places a Pod on exactly this node."""
+    return {"kubernetes.io/hostname": node}
+
+
 @dataclass
 class RunSettings:
     """Per-run options every Case shares."""
@@ -116,11 +121,14 @@ class Case:
     def nodes_without(self, handler: str) -> list[str]:
         return self.settings.facts.nodes_without_handler(handler)
 
-    def runtime_class_on_nodes_with(self, handler: str, **kwargs: Any) -> tuple[str, str]:
-        """A RuntimeClass whose scheduling pins Pods to one node that has the handler (heterogeneous clusters)."""
-        nodes = self.settings.facts.nodes_with_handler(handler)
-        node = nodes[0]
-        return self.runtime_class(handler, node_selector={"kubernetes.io/hostname": node}, **kwargs), node
+    def runtime_class_on_nodes_with(self, handler: str, **kwargs: Any) -> tuple[str, dict[str, str]]:
+        """A RuntimeClass for `handler` and the Pod nodeSelector of one node whose CRI has it.
+
+        The Pod pins itself (not the RuntimeClass's scheduling), so clauses other than SCH do
+        not depend on the admission plugin's nodeSelector merge.
+        """
+        node = self.settings.facts.nodes_with_handler(handler)[0]
+        return self.runtime_class(handler, **kwargs), pin(node)
 
     # --- Pods -------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from conformance.kube import ConnectionProblem
 from conformance.preflight import Facts, capability_table
 from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
                                  make_provider, new_run_id, probe_run)
-from conformance.sweep import sweep
+from conformance.sweep import STALE_AFTER, sweep
 
 STATE = pytest.StashKey[RunState]()
 PROVIDER = pytest.StashKey[object]()
@@ -127,7 +127,7 @@ def _bring_up(config: pytest.Config, options: RunOptions):
         kubeconfig = provider.create()
     kube = connect_run(kubeconfig, options)
     progress(f"API server {kube.server}; run id {options.run_id}")
-    leftovers = sweep(kube, run_id=None)
+    leftovers = sweep(kube, older_than=STALE_AFTER)
     if any(leftovers.values()):
         progress(f"swept leftovers of earlier runs: {leftovers}")
     facts = probe_run(kube, options, provider)
@@ -153,7 +153,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "handler" in metafunc.fixturenames:
+    """Suite tests that take `handler` run once per handler under test ("for every handler")."""
+    if "handler" in metafunc.fixturenames and metafunc.definition.get_closest_marker("clause") \
+            and not any("handler" in m.args[0] for m in metafunc.definition.iter_markers("parametrize")):
         metafunc.parametrize("handler", _handlers_under_test(metafunc.config))
 
 

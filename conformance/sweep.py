@@ -8,6 +8,7 @@ never touches anything else.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 
 from conformance import manifests
 from conformance.kube import Kube, ignore_not_found
@@ -15,19 +16,37 @@ from conformance.kube import Kube, ignore_not_found
 MANAGED = f"{manifests.LABEL_MANAGED_BY}={manifests.MANAGED_BY}"
 
 
-def sweep(kube: Kube, run_id: str | None = None, wait: float = 60.0) -> dict[str, int]:
-    """Delete the suite's namespaces, RuntimeClasses and node labels/taints (one run's, or all)."""
+STALE_AFTER = timedelta(minutes=15)
+
+
+def sweep(kube: Kube, run_id: str | None = None, older_than: timedelta | None = None,
+          wait: float = 60.0) -> dict[str, int]:
+    """Delete the suite's namespaces, RuntimeClasses and node labels/taints.
+
+    One run's (`run_id`), every run's, or (`older_than`) only those of runs old enough to be
+    dead: a run sweeping at start must not take the objects of another run still going.
+    """
     selector = f"{MANAGED},{manifests.LABEL_RUN}={run_id}" if run_id else MANAGED
-    namespaces = [ns.metadata.name for ns in kube.core.list_namespace(label_selector=selector).items]
-    for name in namespaces:
-        ignore_not_found(lambda: kube.core.delete_namespace(name, grace_period_seconds=0))
-    classes = [rc.metadata.name for rc in kube.node.list_runtime_class(label_selector=selector).items]
-    for name in classes:
-        ignore_not_found(lambda: kube.node.delete_runtime_class(name))
-    nodes = _restore_nodes(kube, run_id)
+    cutoff = datetime.now(timezone.utc) - older_than if older_than else None
+
+    def chosen(items: list) -> list:
+        return [i for i in items if cutoff is None or i.metadata.creation_timestamp < cutoff]
+
+    namespaces = chosen(kube.core.list_namespace(label_selector=selector).items)
+    classes = chosen(kube.node.list_runtime_class(label_selector=selector).items)
+    runs = {i.metadata.labels.get(manifests.LABEL_RUN) for i in namespaces + classes}
+    for ns in namespaces:
+        ignore_not_found(lambda: kube.core.delete_namespace(ns.metadata.name, grace_period_seconds=0))
+    for rc in classes:
+        ignore_not_found(lambda: kube.node.delete_runtime_class(rc.metadata.name))
+    if cutoff is None:
+        nodes = _restore_nodes(kube, run_id)
+    else:
+        nodes = sum(_restore_nodes(kube, run) for run in runs if run)
+    names = {ns.metadata.name for ns in namespaces}
     deadline = time.monotonic() + wait
-    while namespaces and time.monotonic() < deadline:
-        remaining = {ns.metadata.name for ns in kube.core.list_namespace(label_selector=selector).items}
+    while names and time.monotonic() < deadline:
+        remaining = {ns.metadata.name for ns in kube.core.list_namespace(label_selector=selector).items} & names
         if not remaining:
             break
         time.sleep(0.5)

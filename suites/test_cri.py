@@ -2,12 +2,13 @@
 
 import pytest
 
+from conformance.case import pin
+
 
 @pytest.mark.clause("RC-CRI-1")
 def test_handler_runs_on_every_node_whose_cri_configures_it(rcc, handler):
     for node in rcc.schedulable_nodes_with(handler):
-        runtime_class = rcc.runtime_class(handler, node_selector={"kubernetes.io/hostname": node})
-        pod = rcc.create_pod(["true"], runtime_class=runtime_class)
+        pod = rcc.create_pod(["true"], runtime_class=rcc.runtime_class(handler), node_selector=pin(node))
         rcc.wait_succeeded(pod)
         rcc.attach(f"{handler} on {node}", {"node": node, "handler": handler, "phase": "Succeeded"})
 
@@ -18,8 +19,7 @@ def test_handler_fails_on_a_node_whose_cri_lacks_it(rcc):
     if not heterogeneous:
         pytest.skip("missing capability heterogeneous-handlers: every schedulable node configures the same handlers")
     for handler, lacking in heterogeneous.items():
-        runtime_class = rcc.runtime_class(handler, node_selector={"kubernetes.io/hostname": lacking[0]})
-        pod = rcc.create_pod(["true"], runtime_class=runtime_class)
+        pod = rcc.create_pod(["true"], runtime_class=rcc.runtime_class(handler), node_selector=pin(lacking[0]))
         form = rcc.never_runs(pod, handler=handler)
         assert form == "Pending with FailedCreatePodSandBox", f"{handler} on {lacking[0]}: {form}"
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from conformance.case import pin
+
 from conformance.overhead_checks import pod_cgroup_limits, quota_used_requests_cpu, wait_for_quota_ready
 
 OVERHEAD = {"cpu": "250m", "memory": "120Mi"}
@@ -49,22 +51,21 @@ def test_pod_overhead_without_a_runtime_class_overhead_is_rejected(rcc, with_cla
 @pytest.mark.clause("RC-OVH-5")
 def test_scheduler_counts_overhead_when_fitting_a_pod_onto_a_node(rcc):
     node = rcc.schedulable_nodes_with("runc")[0]
-    pinned = {"kubernetes.io/hostname": node}
-    overhead = {"cpu": "800m"}
-    with_overhead = rcc.runtime_class("runc", overhead=overhead, node_selector=pinned)
-    without_overhead = rcc.runtime_class("runc", node_selector=pinned)
+    with_overhead = rcc.runtime_class("runc", overhead={"cpu": "800m"})
+    without_overhead = rcc.runtime_class("runc")
     free = rcc.free_allocatable(node)["cpu"]
     # Requests alone fit the node; requests plus overhead do not.
-    too_big = f"{free - 400}m"
-    rejected = rcc.create_pod(["true"], runtime_class=with_overhead, requests={"cpu": too_big})
+    too_big = {"cpu": f"{free - 400}m"}
+    rejected = rcc.create_pod(["true"], runtime_class=with_overhead, requests=too_big, node_selector=pin(node))
     rcc.stays_unscheduled(rejected, expected_message="Insufficient cpu")
     rcc.delete_pod(rejected)
     # The same requests without overhead are placed: the overhead made the difference.
-    same_requests = rcc.create_pod(["true"], runtime_class=without_overhead, requests={"cpu": too_big})
-    assert rcc.wait_scheduled(same_requests) == node
-    rcc.delete_pod(same_requests)
+    same = rcc.create_pod(["true"], runtime_class=without_overhead, requests=too_big, node_selector=pin(node))
+    assert rcc.wait_scheduled(same) == node
+    rcc.delete_pod(same)
     # With room for requests plus overhead (and a margin for concurrent tests) it is placed.
-    fits = rcc.create_pod(["true"], runtime_class=with_overhead, requests={"cpu": f"{max(free - 1500, 10)}m"})
+    fits = rcc.create_pod(["true"], runtime_class=with_overhead, requests={"cpu": f"{max(free - 1500, 10)}m"},
+                          node_selector=pin(node))
     assert rcc.wait_scheduled(fits) == node
 
 
@@ -82,9 +83,10 @@ def test_resource_quota_counts_overhead_and_rejects_a_pod_over_quota_only_by_ove
 
 @pytest.mark.clause("RC-OVH-7")
 def test_kubelet_sizes_the_pod_cgroup_with_overhead(rcc):
-    runtime_class, _ = rcc.runtime_class_on_nodes_with("runc", overhead={"cpu": "200m", "memory": "140Mi"})
+    runtime_class, on_node = rcc.runtime_class_on_nodes_with("runc", overhead={"cpu": "200m", "memory": "140Mi"})
     guaranteed = {"cpu": "100m", "memory": "100Mi"}
-    pod = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, requests=guaranteed, limits=guaranteed)
+    pod = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, requests=guaranteed, limits=guaranteed,
+                         node_selector=on_node)
     rcc.wait_running(pod)
     limits = pod_cgroup_limits(rcc, pod)
     assert limits == {"cpu_quota_us": 30000, "memory_bytes": 251658240}, limits

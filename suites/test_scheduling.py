@@ -2,6 +2,8 @@
 
 import pytest
 
+from conformance.case import pin
+
 
 @pytest.mark.clause("RC-SCH-1")
 def test_runtime_class_node_selector_is_merged_into_the_pod_node_selector(rcc):
@@ -57,8 +59,7 @@ def test_runtime_class_tolerations_are_merged_pod_first_without_duplicates(rcc):
 def test_runtime_class_toleration_lets_the_pod_land_on_a_node_tainted_for_the_runtime(rcc):
     node = rcc.schedulable_nodes_with("runc")[0]
     taint = rcc.taint_node(node, "sandboxed")
-    runtime_class = rcc.runtime_class("runc", node_selector={"kubernetes.io/hostname": node},
-                                      tolerations=[{**taint, "operator": "Equal"}])
+    runtime_class = rcc.runtime_class("runc", node_selector=pin(node), tolerations=[{**taint, "operator": "Equal"}])
     pod = rcc.create_pod(["true"], runtime_class=runtime_class, tolerate_run_taints=False)
     assert rcc.wait_scheduled(pod) == node
     rcc.wait_succeeded(pod)
@@ -70,8 +71,7 @@ def test_pod_without_the_toleration_is_not_scheduled_onto_the_tainted_node(rcc, 
     node = rcc.schedulable_nodes_with("runc")[0]
     rcc.taint_node(node, "sandboxed")
     runtime_class = rcc.runtime_class("runc") if with_class else None
-    pod = rcc.create_pod(["true"], runtime_class=runtime_class, node_selector={"kubernetes.io/hostname": node},
-                         tolerate_run_taints=False)
+    pod = rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node), tolerate_run_taints=False)
     message = rcc.stays_unscheduled(pod)
     assert "taint" in message, f"FailedScheduling does not mention the taint: {message}"
 

@@ -7,16 +7,15 @@ from conformance.waiting import WaitFailed
 
 @pytest.mark.clause("RC-USE-1")
 def test_pod_naming_a_runtime_class_with_a_configured_handler_runs_to_succeeded(rcc, handler):
-    runtime_class, node = rcc.runtime_class_on_nodes_with(handler)
-    pod = rcc.create_pod(["sh", "-c", "echo ran under $0"], runtime_class=runtime_class)
-    finished = rcc.wait_succeeded(pod)
-    assert finished.spec.node_name == node
+    runtime_class, on_node = rcc.runtime_class_on_nodes_with(handler)
+    pod = rcc.create_pod(["sh", "-c", "echo ran under $0"], runtime_class=runtime_class, node_selector=on_node)
+    rcc.wait_succeeded(pod)
 
 
 @pytest.mark.clause("RC-USE-2")
 def test_cri_sandbox_of_the_pod_reports_the_runtime_class_handler(rcc, handler):
-    runtime_class, _ = rcc.runtime_class_on_nodes_with(handler)
-    pod = rcc.create_pod(["true"], runtime_class=runtime_class)
+    runtime_class, on_node = rcc.runtime_class_on_nodes_with(handler)
+    pod = rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=on_node)
     rcc.wait_succeeded(pod)
     assert rcc.sandbox_of(pod).runtime_handler == handler
 
@@ -56,8 +55,8 @@ def test_pod_naming_a_runtime_class_whose_handler_no_node_has_never_runs(rcc):
 
 @pytest.mark.clause("RC-USE-6")
 def test_deleting_a_runtime_class_rejects_new_pods_and_keeps_running_ones(rcc, handler):
-    runtime_class, _ = rcc.runtime_class_on_nodes_with(handler)
-    running = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class)
+    runtime_class, on_node = rcc.runtime_class_on_nodes_with(handler)
+    running = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, node_selector=on_node)
     rcc.wait_running(running)
     rcc.delete_runtime_class(runtime_class)
     # Admission reads RuntimeClasses from an informer cache: the deletion reaches it shortly after.

@@ -7,6 +7,7 @@ crash, knows exactly what to stop and undo.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -45,7 +46,7 @@ class HostState:
     created_run_containerd: bool = False
     created_var_lib_kubelet: bool = False
     iptables_before: list[str] = field(default_factory=list)
-    apiserver_extra_args: list[str] = field(default_factory=list)
+    fingerprint: str = ""
 
     def to_json(self) -> dict:
         return {
@@ -54,7 +55,7 @@ class HostState:
             "created_run_containerd": self.created_run_containerd,
             "created_var_lib_kubelet": self.created_var_lib_kubelet,
             "iptables_before": sorted(self.iptables_before),
-            "apiserver_extra_args": self.apiserver_extra_args,
+            "fingerprint": self.fingerprint,
         }
 
     @classmethod
@@ -65,7 +66,7 @@ class HostState:
             created_run_containerd=raw.get("created_run_containerd", False),
             created_var_lib_kubelet=raw.get("created_var_lib_kubelet", False),
             iptables_before=raw.get("iptables_before", []),
-            apiserver_extra_args=raw.get("apiserver_extra_args", []),
+            fingerprint=raw.get("fingerprint", ""),
         )
 
 
@@ -91,6 +92,12 @@ class LocalCluster:
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.topology.ports.apiserver}"
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what was asked for: the topology file's text and the extra API server flags."""
+        text = self.topology.source.read_text() + "\0" + "\0".join(self.apiserver_extra_args)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def node_layout(self, name: str) -> NodeLayout:
         return next(n for n in self.nodes if n.name == name)
@@ -161,8 +168,8 @@ class LocalCluster:
         state = self._load_state()
         if not state.processes or not all(processes.is_alive(p) for p in state.processes):
             return False
-        if tuple(state.apiserver_extra_args) != self.apiserver_extra_args:
-            return False
+        if state.fingerprint != self.fingerprint:
+            return False  # same name, other shape: a variant must not reuse the default cluster
         try:
             self._api_get("/readyz")
             return self._ready_nodes() == {n.name for n in self.topology.nodes}
@@ -188,7 +195,7 @@ class LocalCluster:
     def _start(self, binaries: Binaries, archives: list[Path]) -> None:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.layout.root, 0o700)
-        self._state = HostState(apiserver_extra_args=list(self.apiserver_extra_args))
+        self._state = HostState(fingerprint=self.fingerprint)
         self._state.iptables_before = sorted(host.iptables_chains())
         self._state.created_run_containerd = not Path("/run/containerd").exists()
         self._state.created_var_lib_kubelet = not KUBELET_DEVICE_PLUGIN_SOCKET.parents[1].exists()
