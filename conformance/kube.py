@@ -57,14 +57,13 @@ class ConnectionProblem(Exception):
 
 
 def connect(kubeconfig: Path | None, context: str | None) -> Kube:
+    if kubeconfig is not None and not Path(kubeconfig).is_file():
+        raise ConnectionProblem(f"kubeconfig {kubeconfig} does not exist; pass an existing file with --kubeconfig")
     try:
         api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
     except config.ConfigException as exc:
         raise ConnectionProblem(f"cannot load kubeconfig {kubeconfig or '(default)'} context {context or '(current)'}: "
                                 f"{exc}; check --kubeconfig and --context") from None
-    except FileNotFoundError:
-        raise ConnectionProblem(f"kubeconfig {kubeconfig} does not exist; pass an existing file with --kubeconfig") \
-            from None
     api.configuration.retries = 2
     server = api.configuration.host
     kube = _typed(api, server, context)

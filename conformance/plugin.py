@@ -8,6 +8,7 @@ registered as the `conformance.plugin` pytest11 entry point.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import allure
@@ -49,6 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-id", help="label value of this run's objects (default: generated)")
     # --keep-cluster comes from pytest-kind, with the meaning the suite needs for every provider.
     group.addoption("--topology", type=Path, help="topology file of the local cluster")
+    group.addoption("--list-tests", action="store_true",
+                    help="list the selected tests with their clauses and the capabilities each needs; "
+                         "touches no cluster")
     group.addoption("--timeout", action="append", default=[], metavar="NAME=SECONDS",
                     help=f"override a wait budget; names: {', '.join(DEFAULT_TIMEOUTS)}")
     group.addoption("--rcc-apiserver-arg", action="append", default=[],
@@ -58,6 +62,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "clause(*ids): the SPEC.md clauses this test checks")
     config.addinivalue_line("markers", "needs(*capabilities): capabilities beyond those of its clauses")
+    if config.option.list_tests:
+        config.option.collectonly = True
     global _tracker
     _tracker = matrix.ClauseTracker()
     config.stash[TRACKER] = _tracker
@@ -104,12 +110,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                              raw["declared_handlers"])
             kube = connect_run(state.kubeconfig, options)
         else:
+            _stop_on_sigterm()
             state, provider, kube = _bring_up(config, options)
     except (ClusterError, ConnectionProblem) as err:
         pytest.exit(f"runtimeclass-conformance: {err}", returncode=3)
     config.stash[STATE] = state
     config.stash[PROVIDER] = provider
     config.stash[KUBE] = kube
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C: teardown, sweep, provider destroy."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _bring_up(config: pytest.Config, options: RunOptions):
@@ -165,6 +180,12 @@ def _handlers_under_test(config: pytest.Config) -> list[str]:
     if STATE in config.stash:
         state = config.stash[STATE]
         return sorted(set(state.facts.handlers) | set(state.declared_handlers))
+    if config.option.cluster == "local" and not config.option.kubeconfig:
+        # Listing without a cluster: the embedded topology says which handlers there will be.
+        from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
+
+        topology = load_topology(config.option.topology or DEFAULT_TOPOLOGY)
+        return sorted({h for node in topology.nodes for h in node.handler_names})
     return ["runc"]
 
 
@@ -184,6 +205,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(allure.feature(f"{cid}: {CLAUSES[cid].title}"))
             item.add_marker(allure.link(CLAUSES[cid].anchor, name=cid))
         item.add_marker(allure.story(item.originalname if hasattr(item, "originalname") else item.name))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not session.config.option.list_tests:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for item in session.items:
+        clauses = ",".join(cid for mark in item.iter_markers("clause") for cid in mark.args)
+        needs = ", ".join(required_capabilities(item)) or "-"
+        reporter.write_line(f"{item.nodeid}\n    clauses: {clauses or '-'}; needs: {needs}")
 
 
 def required_capabilities(item: pytest.Item) -> list[str]:
