@@ -151,15 +151,33 @@ class LocalCluster:
         host.unmount_all_under(self.layout.root)
         added = host.iptables_chains() - set(state.iptables_before) if state.iptables_before else set()
         host.remove_iptables_chains({c for c in added if c.rsplit("/", 1)[1].startswith("KUBE-")})
-        if state.mounted_hugetlb:
-            host.unmount_hugetlb()
-        if state.created_run_containerd:
-            shutil.rmtree("/run/containerd", ignore_errors=True)
-        if state.created_var_lib_kubelet:
-            shutil.rmtree(KUBELET_DEVICE_PLUGIN_SOCKET.parents[1], ignore_errors=True)
+        shared = {"mounted_hugetlb": state.mounted_hugetlb, "created_run_containerd": state.created_run_containerd,
+                  "created_var_lib_kubelet": state.created_var_lib_kubelet}
+        if any(shared.values()) and self._hand_over(shared):
+            self.progress(f"cluster {self.topology.name}: another local cluster still runs; it inherits the "
+                          f"host-wide changes to undo")
+        else:
+            if state.mounted_hugetlb:
+                host.unmount_hugetlb()
+            if state.created_run_containerd:
+                shutil.rmtree("/run/containerd", ignore_errors=True)
+            if state.created_var_lib_kubelet:
+                shutil.rmtree(KUBELET_DEVICE_PLUGIN_SOCKET.parents[1], ignore_errors=True)
         self._remove_state_folder(keep_logs)
         self._state = HostState()
         self.progress(f"cluster {self.topology.name}: down, host restored")
+
+    def _hand_over(self, shared: dict[str, bool]) -> bool:
+        """Pass host-wide undo duties (hugetlb mount, shared folders) to a cluster still running."""
+        others = self.layout.other_clusters()
+        if not others:
+            return False
+        heir = others[0]
+        raw = json.loads(heir.read_text())
+        for key, owned in shared.items():
+            raw[key] = raw.get(key, False) or owned
+        heir.write_text(json.dumps(raw, indent=2))
+        return True
 
     def is_healthy(self) -> bool:
         """All recorded processes alive, the API server ready, every node Ready."""
@@ -486,12 +504,11 @@ class LocalCluster:
         tmp.rename(self.layout.state_file)
 
     def _load_state(self) -> HostState:
-        if self._state.processes:
-            return self._state
+        """The state file is the truth: another cluster's `down` may have handed duties over to it."""
         try:
             return HostState.from_json(json.loads(self.layout.state_file.read_text()))
         except (OSError, ValueError):
-            return HostState()
+            return self._state
 
     def _remove_state_folder(self, keep_logs: bool) -> None:
         if not self.layout.root.exists():

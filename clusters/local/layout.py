@@ -19,6 +19,7 @@ class NodeLayout:
     name: str
     root: Path
     index: int
+    cluster: str
 
     @property
     def containerd_root(self) -> Path:
@@ -71,8 +72,8 @@ class NodeLayout:
 
     @property
     def bridge(self) -> str:
-        """Linux interface names are at most 15 bytes; the index keeps them short and unique."""
-        return f"rcc-br{self.index}"
+        """Linux interface names are at most 15 bytes: cluster name (cut) and node index keep them unique."""
+        return f"{self.cluster[:9]}-br{self.index}"
 
     @property
     def cgroup_root(self) -> str:
@@ -121,4 +122,9 @@ class ClusterLayout:
         return self.logs / f"{component}.log"
 
     def node(self, name: str, index: int) -> NodeLayout:
-        return NodeLayout(name=name, root=self.root / "nodes" / name, index=index)
+        return NodeLayout(name=name, root=self.root / "nodes" / name, index=index, cluster=self.name)
+
+    def other_clusters(self) -> list[Path]:
+        """State files of other local clusters running beside this one on the same host."""
+        return [p / "cluster.json" for p in self.root.parent.glob("*")
+                if p != self.root and (p / "cluster.json").exists()]
