@@ -9,12 +9,15 @@ as the behaviour they check.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import allure
@@ -331,12 +334,24 @@ class Case:
         """Add this worker's taint; the cleanup removes exactly it and keeps every other."""
         key = self._taint_key(self.settings.worker)
         taint = {"key": key, "value": value, "effect": effect}
+        self._hold_taint_lock()
         with allure.step(f"taint node {node} {key}={value}:{effect}"):
             current = self.kube.core.read_node(node).spec.taints or []
             kept = [to_dict(self.kube, t) for t in current]
             self.kube.core.patch_node(node, {"spec": {"taints": [*kept, taint]}})
             self.defer(lambda: self._untaint(node, key))
         return taint
+
+    def _hold_taint_lock(self) -> None:
+        """One tainting test at a time across xdist workers: each opts out of the others' taints.
+
+        The lock is released by the cleanup registered here, after the untaint that follows it.
+        """
+        path = Path(tempfile.gettempdir()) / f"rcc-{self.settings.run_id}-taint.lock"
+        handle = path.open("w")
+        with allure.step("wait for the run's taint lock"):
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        self.defer(handle.close)
 
     def _untaint(self, node: str, key: str) -> None:
         current = self.kube.core.read_node(node).spec.taints or []

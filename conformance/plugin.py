@@ -57,6 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"override a wait budget; names: {', '.join(DEFAULT_TIMEOUTS)}")
     group.addoption("--rcc-apiserver-arg", action="append", default=[],
                     help="extra kube-apiserver flag for the local cluster (the project's broken-cluster tests)")
+    group.addoption("--rcc-report-dir", type=Path,
+                    help="write the run's summary.json (clause verdicts, tests, capabilities, cluster facts) into "
+                         "this folder at session end; `python -m conformance.run` sets it to reports/runs/<run-id>")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -265,7 +268,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and isinstance(report.longrepr, tuple):
         message = report.longrepr[2].removeprefix("Skipped: ")
     elif report.failed:
-        message = (report.longreprtext or "").strip().splitlines()[-1][:500] if report.longreprtext else "failed"
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = (crash.message if crash else report.longreprtext or "failed").strip()[:500]
     tracker.add(report.nodeid, report.when, report.outcome, clauses, message, report.duration, observed)
 
 
@@ -280,6 +284,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    if config.getoption("rcc_report_dir", None) and _tracker is not None and not hasattr(config, "workerinput"):
+        from conformance import report  # summary.json (also for a run without a cluster)
+
+        try:
+            state = config.stash.get(STATE, None)
+            summary = report.session_summary(session, exitstatus, _tracker, state,
+                                             _handlers_under_test(config) if state is not None else ())
+            report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
+        except Exception as exc:  # noqa: BLE001 - the report must not keep the cluster from being cleaned up
+            config.get_terminal_writer().line(f"[rcc] could not write summary.json: {exc!r}", red=True)
     if STATE not in config.stash or hasattr(config, "workerinput"):
         return
     state = config.stash[STATE]

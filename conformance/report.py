@@ -1,0 +1,546 @@
+"""The run's report: summary.json, the clause matrix (terminal and HTML), Allure extras, the exit code.
+
+Pure functions from data to data: the plugin calls `session_summary` at
+session end (controller only) and writes the result as summary.json;
+`python -m conformance.run` reads summary.json back and turns it into the
+Allure extras (a "Clause matrix" result, environment.properties, the report
+config) and the exit code. Nothing here talks to a cluster or runs Allure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from conformance.clauses import FAMILIES, SPEC_URL
+from conformance.matrix import FAIL, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
+
+SCHEMA = 1
+SUMMARY_FILE = "summary.json"
+VERDICTS = (PASS, FAIL, PARTIAL, SKIP, UNTESTED)
+BASE_CAPABILITIES = ("admin", "nodes>=2", "node-evidence", "disruptive")
+# pytest exit codes that mean "no verdict": interrupted/usage (2, also collection errors), internal error (3),
+# command line usage (4), no tests collected (5). conformance.run passes them on unchanged.
+NO_VERDICT_STATUSES = {2: "interrupted, a collection error or a usage error", 3: "internal error (or the cluster "
+                       "could not be brought up or reached)", 4: "command line usage error", 5: "no tests collected"}
+
+# The synthetic Allure result that carries the matrix; check_report.py finds it by this name.
+MATRIX_RESULT_NAME = "verdict per clause, divergences, capabilities"
+MATRIX_FEATURE_PREFIX = "Clause matrix"
+MATRIX_ATTACHMENT = "rcc-clause-matrix-attachment.html"
+SUMMARY_ATTACHMENT = "rcc-summary-attachment.json"
+
+COLOURS = {  # verdict -> (background, text); readable on light and dark themes
+    PASS: ("#2e7d32", "#ffffff"),
+    FAIL: ("#c62828", "#ffffff"),
+    PARTIAL: ("#ef6c00", "#ffffff"),
+    SKIP: ("#546e7a", "#ffffff"),
+    UNTESTED: ("#9e9e9e", "#ffffff"),
+}
+
+
+# --- from the pytest session to summary.json ---------------------------------------------------
+
+def fold_test_reports(reports: Iterable[Any]) -> dict[str, Any]:
+    """One outcome per test from pytest's reports (setup, call, teardown), as Allure counts them.
+
+    A test failed if any phase failed (call failure or setup/teardown error), else skipped if a
+    phase was skipped, else passed. `unattributed_failures` lists failed tests that name no
+    clause: they cannot show in the clause matrix, so conformance.run counts them separately.
+    """
+    outcome: dict[str, str] = {}
+    clauses: dict[str, str] = {}
+    collection_errors = []
+    for report in reports:
+        when = getattr(report, "when", None)
+        nodeid = getattr(report, "nodeid", None)
+        if when is None:  # a CollectReport (collection error) or a warning
+            if getattr(report, "outcome", None) == "failed":
+                collection_errors.append(nodeid or "?")
+            continue
+        if when not in ("setup", "call", "teardown") or nodeid is None:
+            continue
+        clauses.setdefault(nodeid, str(dict(getattr(report, "user_properties", ()) or ()).get("clauses", "")))
+        current = outcome.get(nodeid)
+        if report.outcome == "failed":
+            outcome[nodeid] = "failed"
+        elif report.outcome == "skipped" and current != "failed":
+            outcome[nodeid] = "skipped"
+        elif report.outcome == "passed" and current is None and when == "call":
+            outcome[nodeid] = "passed"
+    counts = {state: sum(1 for o in outcome.values() if o == state) for state in ("passed", "failed", "skipped")}
+    return {
+        "total": len(outcome), **counts,
+        "unattributed_failures": sorted(n for n, o in outcome.items() if o == "failed" and not clauses.get(n)),
+        "collection_errors": sorted(collection_errors),
+    }
+
+
+def crash_messages(reports: Iterable[Any]) -> dict[str, str]:
+    """nodeid -> the exception line of its failure ("WaitFailed: Pod … could not be placed: …").
+
+    The clause tracker keeps the last line of the failure text, which is often only "file:line: Error";
+    the crash message is what a reviewer needs in the matrix.
+    """
+    messages: dict[str, str] = {}
+    for report in reports:
+        if getattr(report, "outcome", None) != "failed" or getattr(report, "when", None) is None:
+            continue
+        crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+        message = getattr(crash, "message", None)
+        if message and report.nodeid not in messages:
+            messages[report.nodeid] = message.strip()[:1000]
+    return messages
+
+
+def pytest_counts(stats: Mapping[str, list]) -> dict[str, int]:
+    """pytest's own summary line, category by category (a test may count twice: passed and error)."""
+    return {key: len(stats.get(key, [])) for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed",
+                                                        "deselected")}
+
+
+def capability_rows(facts, handlers: Iterable[str]) -> list[dict[str, Any]]:
+    """Every capability the suite probes (and every handler under test), available or why not."""
+    names = [*BASE_CAPABILITIES, *(f"handler:{h}" for h in sorted(set(handlers)))]
+    names += [c for c in facts.missing if c not in names]
+    rows = []
+    for name in names:
+        why = facts.why_missing(name)
+        rows.append({"capability": name, "available": why is None, "why_missing": why})
+    return rows
+
+
+def cluster_json(facts) -> dict[str, Any]:
+    return {
+        "server": facts.server, "server_version": facts.server_version, "node_k8s_io_v1": facts.node_k8s_io_v1,
+        "handlers": list(facts.handlers), "handlers_reported": facts.handlers_reported,
+        "nodes": [{"name": n.name, "schedulable": n.schedulable, "handlers": list(n.handlers),
+                   "allocatable": dict(n.allocatable)} for n in facts.nodes],
+        "missing": dict(facts.missing),
+    }
+
+
+def clause_counts(clauses: list[dict[str, Any]]) -> dict[str, int]:
+    return {v: sum(1 for c in clauses if c["verdict"] == v) for v in VERDICTS}
+
+
+def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: Iterable[str] = (),
+                  exit_status: int, strict: bool, tests: dict[str, Any], pytest: dict[str, int] | None = None,
+                  started: float | None = None, finished: float | None = None,
+                  error: str | None = None, messages: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """summary.json as a dict. `facts` is None when the cluster never came up (then `error` says why).
+
+    `messages` (nodeid -> crash message) replaces the tracker's message of failed tests.
+    """
+    clauses = []
+    for result in tracker.results.values():
+        entry = result.to_json()
+        entry["tests"] = [dict(t) for t in entry["tests"]]  # to_json hands out the tracker's own dicts
+        for test in entry["tests"]:
+            if test["outcome"] == "failed" and (messages or {}).get(test["nodeid"]):
+                test["message"] = messages[test["nodeid"]]
+        entry["passed"] = sum(t.outcome == "passed" for t in result.tests)
+        entry["total"] = len(result.tests)
+        entry["anchor"] = result.clause.anchor
+        clauses.append(entry)
+    counts = clause_counts(clauses)
+    return {
+        "schema": SCHEMA,
+        "run_id": run_id,
+        "strict": bool(strict),
+        "pytest_exit_status": int(exit_status),
+        "error": error,
+        "timing": {
+            "started": _iso(started), "finished": _iso(finished),
+            "duration_s": round(finished - started, 3) if started is not None and finished is not None else None,
+        },
+        "tests": tests,
+        "pytest": pytest or {},
+        "verdicts": counts,
+        "failed_clauses": [c["id"] for c in clauses if c["verdict"] == FAIL],
+        "clauses": clauses,
+        "capabilities": capability_rows(facts, handlers) if facts is not None else [],
+        "cluster": cluster_json(facts) if facts is not None else None,
+        "spec": SPEC_URL,
+    }
+
+
+def session_summary(session, exit_status: int, tracker: ClauseTracker, state=None,
+                    handlers: Iterable[str] = ()) -> dict[str, Any]:
+    """Glue for the plugin's pytest_sessionfinish: gathers what build_summary needs from the session."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    stats = getattr(reporter, "stats", {}) if reporter else {}
+    start = getattr(getattr(reporter, "_session_start", None), "time", None)  # pytest >= 8.4; None before
+    reports = [r for key, items in stats.items() if key not in ("warnings", "deselected") for r in items]
+    options = state.options if state is not None else None
+    return build_summary(
+        run_id=options.run_id if options else (config.getoption("run_id", None) or ""),
+        tracker=tracker, facts=state.facts if state is not None else None, handlers=handlers,
+        exit_status=int(exit_status), strict=options.strict if options else bool(config.getoption("strict", False)),
+        tests=fold_test_reports(reports), pytest=pytest_counts(stats), started=start,
+        messages=crash_messages(reports),
+        finished=datetime.now(timezone.utc).timestamp(),
+        error=None if state is not None else "the suite ran without a cluster (bring-up or connection failed, "
+                                              "or no suite was selected); see pytest's output",
+    )
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write atomically: a reader never sees half a summary."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds") if ts is not None else None
+
+
+# --- the verdict and the exit code ---------------------------------------------------------------
+
+def bad_clauses(summary: Mapping[str, Any], strict: bool | None = None) -> list[str]:
+    """Clauses that make the run fail: failed ones; with --strict also skipped, partial and untested."""
+    strict = summary.get("strict", False) if strict is None else strict
+    bad = {FAIL} | ({SKIP, PARTIAL, UNTESTED} if strict else set())
+    return [c["id"] for c in summary.get("clauses", []) if c["verdict"] in bad]
+
+
+def decide_exit(pytest_status: int, summary: Mapping[str, Any] | None) -> tuple[int, str]:
+    """The exit code of `python -m conformance.run` and the sentence that explains it.
+
+    pytest's "no verdict" statuses (2, 3, 4, 5) pass through. Otherwise the clause matrix decides:
+    1 when a clause failed (with --strict: or was skipped, partial or untested), or when a test that
+    names no clause failed (it cannot show in the matrix, but it is not a pass). Allure never decides.
+    """
+    if pytest_status in NO_VERDICT_STATUSES:
+        return pytest_status, f"pytest exited {pytest_status}: {NO_VERDICT_STATUSES[pytest_status]}; no verdict"
+    if summary is None:
+        return (pytest_status or 3), "no summary.json was written, so there is no clause verdict"
+    bad = bad_clauses(summary)
+    if bad:
+        word = "not passed (--strict)" if summary.get("strict") and set(bad) - set(summary["failed_clauses"]) \
+            else "failed"
+        return 1, f"NOT CONFORMANT: {len(bad)} clause(s) {word}: {', '.join(bad)}"
+    stray = summary.get("tests", {}).get("unattributed_failures", [])
+    if stray:
+        return 1, f"{len(stray)} failed test(s) name no clause: {', '.join(stray[:5])}"
+    counts = summary.get("verdicts", {})
+    rest = ", ".join(f"{n} {v}" for v, n in counts.items() if v != PASS and n)
+    if rest:  # not a full pass: say what is missing, do not call it conformant
+        return 0, f"NO CLAUSE FAILED: {counts.get(PASS, 0)} passed, {rest} (allowed without --strict)"
+    return 0, f"CONFORMANT: all {counts.get(PASS, 0)} clauses passed"
+
+
+# --- the matrix as text ----------------------------------------------------------------------------
+
+def counts_line(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
+
+
+def matrix_lines(summary: Mapping[str, Any], width: int = 70) -> list[str]:
+    """The clause matrix for the terminal, from summary.json (same shape as matrix.ClauseTracker.table)."""
+    lines = [f"{'clause':<10} {'verdict':<9} {'tests':>5}  title"]
+    for c in summary.get("clauses", []):
+        line = f"{c['id']:<10} {c['verdict'].upper():<9} {str(c['passed']) + '/' + str(c['total']):>5}  " \
+               f"{c['title'][:width]}"
+        observed = (c.get("divergence") or {}).get("observed")
+        if observed:
+            line += f"  [observed: {', '.join(observed)}]"
+        lines.append(line)
+    lines.append("clauses: " + counts_line(summary.get("verdicts", {})))
+    return lines
+
+
+# --- the matrix as HTML (the report's "Clause matrix" entry) --------------------------------------
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def verdict_badge(verdict: str) -> str:
+    bg, fg = COLOURS.get(verdict, ("#9e9e9e", "#ffffff"))
+    return (f'<span data-verdict="{_e(verdict)}" style="display:inline-block;min-width:64px;text-align:center;'
+            f'white-space:nowrap;overflow-wrap:normal;padding:2px 6px;border-radius:4px;font-weight:600;'
+            f'background:{bg};color:{fg}">{_e(verdict.upper())}</span>')
+
+
+def _notes(clause: Mapping[str, Any]) -> str:
+    notes = []
+    divergence = clause.get("divergence")
+    if divergence and divergence.get("observed"):
+        notes.append("observed: <b>" + _e(", ".join(divergence["observed"])) + "</b>")
+    for reason in clause.get("skip_reasons", []):
+        notes.append("skipped: " + _e(reason))
+    for test in clause.get("tests", []):
+        if test["outcome"] == "failed":
+            notes.append(f"failed: <code>{_e(test['nodeid'].split('::')[-1])}</code> {_e(test['message'][:300])}")
+    if clause["verdict"] == UNTESTED:
+        notes.append("no collected test names this clause")
+    return "<br>".join(notes)
+
+
+# Allure's description frame styles tables as `display:block;width:max-content` and cells `nowrap`
+# (a horizontally scrolling table); inline styles undo that so the matrix wraps to the page's width.
+_TABLE = 'style="display:table;border-collapse:collapse;width:100%;max-width:100%;table-layout:fixed;' \
+         'margin:4px 0 16px 0"'
+_TH = 'style="text-align:left;padding:4px 8px;border-bottom:2px solid #888;white-space:normal"'
+_TD = 'style="padding:4px 8px;border-bottom:1px solid #ccc;vertical-align:top;white-space:normal;' \
+      'overflow-wrap:anywhere"'
+
+
+def _cols(*widths: str) -> str:
+    return "<colgroup>" + "".join(f'<col style="width:{w}">' for w in widths) + "</colgroup>"
+
+
+def matrix_html(summary: Mapping[str, Any]) -> str:
+    """The clause matrix for a reviewer: verdict per clause (coloured), divergences, capabilities, cluster."""
+    code, sentence = decide_exit(summary.get("pytest_exit_status", 0), summary)
+    complete = all(c["verdict"] == PASS for c in summary.get("clauses", []))
+    bg = COLOURS[FAIL][0] if code != 0 else COLOURS[PASS][0] if complete else COLOURS[PARTIAL][0]
+    tests = summary.get("tests", {})
+    timing = summary.get("timing", {})
+    parts = [
+        f'<div data-rcc="verdict" style="padding:8px 12px;border-radius:6px;background:{bg};color:#fff;'
+        f'font-weight:600;margin-bottom:8px">{_e(sentence)}</div>',
+        f'<p data-rcc="facts">run <code>{_e(summary.get("run_id", ""))}</code>'
+        f'{" · --strict" if summary.get("strict") else ""} · clauses: {_e(counts_line(summary.get("verdicts", {})))}'
+        f' · tests: {tests.get("passed", 0)} passed, {tests.get("failed", 0)} failed, '
+        f'{tests.get("skipped", 0)} skipped · pytest exit status {summary.get("pytest_exit_status")}'
+        + (f' · {timing["duration_s"]:.0f} s' if timing.get("duration_s") is not None else "") + "</p>",
+    ]
+    if summary.get("error"):
+        parts.append(f'<p style="color:{COLOURS[FAIL][0]}"><b>{_e(summary["error"])}</b></p>')
+    parts.append(f'<h3 style="margin:12px 0 4px 0">Clause matrix (<code>{_e(summary.get("spec", SPEC_URL))}</code>)'
+                 '</h3>')
+    parts.append(f'<table data-rcc="matrix" {_TABLE}>{_cols("11%", "14%", "7%", "38%", "30%")}<thead><tr><th {_TH}>Clause</th><th {_TH}>Verdict</th>'
+                 f'<th {_TH}>Tests passed</th><th {_TH}>The clause</th><th {_TH}>Notes</th></tr></thead><tbody>')
+    by_family: dict[str, list] = {}
+    for clause in summary.get("clauses", []):
+        by_family.setdefault(clause["family"], []).append(clause)
+    for family, clauses in by_family.items():
+        parts.append(f'<tr><td colspan="5" style="padding:8px 8px 2px 8px;font-weight:700;white-space:normal;'
+                     f'border-bottom:1px solid #888">{_e(FAMILIES.get(family, family))}</td></tr>')
+        for c in clauses:
+            parts.append(f'<tr data-clause="{_e(c["id"])}"><td {_TD}><b>{_e(c["id"])}</b></td>'
+                         f'<td {_TD}>{verdict_badge(c["verdict"])}</td><td {_TD}>{c["passed"]}/{c["total"]}</td>'
+                         f'<td {_TD}>{_e(c["title"])}</td><td {_TD}>{_notes(c)}</td></tr>')
+    parts.append("</tbody></table>")
+
+    divergent = [c for c in summary.get("clauses", []) if c.get("divergence")]
+    if divergent:
+        parts.append('<h3 style="margin:12px 0 4px 0">Divergences: which form did this cluster show?</h3>')
+        parts.append(f'<table data-rcc="divergences" {_TABLE}>{_cols("12%", "28%", "30%", "30%")}<thead><tr><th {_TH}>Clause</th>'
+                     f'<th {_TH}>The seed says</th><th {_TH}>The reference (upstream) does</th>'
+                     f'<th {_TH}>Observed on this cluster</th></tr></thead><tbody>')
+        for c in divergent:
+            d = c["divergence"]
+            observed = ", ".join(d.get("observed") or []) or "(not observed: " + c["verdict"] + ")"
+            parts.append(f'<tr data-divergence="{_e(c["id"])}"><td {_TD}><b>{_e(c["id"])}</b></td>'
+                         f'<td {_TD}>{_e(d["seed"])}</td><td {_TD}>{_e(d["reference"])}</td>'
+                         f'<td {_TD}><b>{_e(observed)}</b></td></tr>')
+        parts.append("</tbody></table>")
+
+    if summary.get("capabilities"):
+        parts.append('<h3 style="margin:12px 0 4px 0">Capabilities</h3>')
+        parts.append(f'<table data-rcc="capabilities" {_TABLE}>{_cols("30%", "15%", "55%")}<thead><tr><th {_TH}>Capability</th>'
+                     f'<th {_TH}>Available</th><th {_TH}>Why missing</th></tr></thead><tbody>')
+        for row in summary["capabilities"]:
+            mark = verdict_badge(PASS).replace(">PASSED<", ">YES<") if row["available"] else \
+                verdict_badge(SKIP).replace(">SKIPPED<", ">MISSING<")
+            parts.append(f'<tr><td {_TD}><code>{_e(row["capability"])}</code></td><td {_TD}>{mark}</td>'
+                         f'<td {_TD}>{_e(row["why_missing"] or "")}</td></tr>')
+        parts.append("</tbody></table>")
+
+    cluster = summary.get("cluster")
+    if cluster:
+        parts.append('<h3 style="margin:12px 0 4px 0">Cluster</h3>')
+        parts.append(f'<p>{_e(cluster["server"])} · Kubernetes <b>{_e(cluster["server_version"])}</b> · '
+                     f'node.k8s.io/v1 served: {"yes" if cluster["node_k8s_io_v1"] else "NO"}</p>')
+        parts.append(f'<table data-rcc="nodes" {_TABLE}>{_cols("30%", "15%", "55%")}<thead><tr><th {_TH}>Node</th><th {_TH}>Schedulable</th>'
+                     f'<th {_TH}>Handlers (Node.status.runtimeHandlers)</th></tr></thead><tbody>')
+        for node in cluster["nodes"]:
+            parts.append(f'<tr><td {_TD}>{_e(node["name"])}</td><td {_TD}>{"yes" if node["schedulable"] else "no"}'
+                         f'</td><td {_TD}>{_e(", ".join(node["handlers"]) or "(not reported)")}</td></tr>')
+        parts.append("</tbody></table>")
+    return "\n".join(parts)
+
+
+def matrix_document(summary: Mapping[str, Any]) -> str:
+    """The same matrix as a standalone page (the attachment, openable on its own)."""
+    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+            f"<title>Clause matrix, run {_e(summary.get('run_id', ''))}</title></head>"
+            '<body style="font-family:sans-serif;max-width:1100px;margin:16px auto">'
+            f"{matrix_html(summary)}</body></html>\n")
+
+
+# --- Allure extras ---------------------------------------------------------------------------------
+
+def _ms(iso: str | None, default: int) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000) if iso else default
+
+
+def matrix_feature(summary: Mapping[str, Any]) -> str:
+    counts = summary.get("verdicts", {})
+    shown = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "none"
+    return f"{MATRIX_FEATURE_PREFIX}: {len(summary.get('clauses', []))} clauses, {shown}"
+
+
+def allure_matrix_result(summary: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
+    """An Allure result "Clause matrix" (not a test): failed when the run is not conformant.
+
+    Its feature label sorts before the "RC-…" clause groups, so it is the first row of the tree.
+    """
+    code, sentence = decide_exit(summary.get("pytest_exit_status", 0), summary)
+    timing = summary.get("timing", {})
+    start = _ms(timing.get("started"), now_ms)
+    stop = max(start, _ms(timing.get("finished"), now_ms))
+    key = hashlib.md5(f"rcc-clause-matrix:{summary.get('run_id', '')}".encode()).hexdigest()
+    history = hashlib.md5(b"rcc-clause-matrix").hexdigest()
+    note = ("<p style=\"opacity:.75\">This entry is not a test: <code>python -m conformance.run</code> adds it "
+            "to every report (the totals above count it once). It fails when the run is not conformant. "
+            "The same data is in <code>summary.json</code> beside the report.</p>")
+    return {
+        "uuid": f"{key[:8]}-{key[8:12]}-{key[12:16]}-{key[16:20]}-{key[20:32]}",
+        "historyId": history, "testCaseId": history,
+        "fullName": "conformance.run#clause-matrix",
+        "name": MATRIX_RESULT_NAME,
+        "status": "passed" if code == 0 else "failed",
+        "statusDetails": {"message": sentence},
+        "stage": "finished",
+        "start": start, "stop": stop,
+        "descriptionHtml": matrix_html(summary) + note,
+        "labels": [{"name": "feature", "value": matrix_feature(summary)},
+                   {"name": "epic", "value": "Conformance verdict"},
+                   {"name": "severity", "value": "critical"}],
+        "links": [{"type": "link", "url": summary.get("spec", SPEC_URL), "name": "SPEC.md"}],
+        "attachments": [
+            {"name": "Clause matrix (HTML page)", "source": MATRIX_ATTACHMENT, "type": "text/html"},
+            {"name": "summary.json", "source": SUMMARY_ATTACHMENT, "type": "application/json"},
+        ],
+        "parameters": [], "steps": [], "titlePath": [],
+    }
+
+
+def _prop_escape(text: str, key: bool) -> str:
+    out = []
+    for i, ch in enumerate(text):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch in "=:#!" or (ch == " " and (key or i == 0)):
+            out.append("\\" + ch)
+        elif ord(ch) > 126 or ord(ch) < 32:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def environment_entries(summary: Mapping[str, Any]) -> dict[str, str]:
+    """Run and cluster facts for the report's front page ("Metadata"); short keys: Allure cuts long ones."""
+    entries = {"run id": summary.get("run_id", "")}
+    cluster = summary.get("cluster")
+    if cluster:
+        entries["Kubernetes"] = cluster["server_version"]
+        entries["API server"] = cluster["server"]
+        for node in cluster["nodes"]:
+            entries[node["name"]] = (f"handlers: {', '.join(node['handlers']) or '(not reported)'}"
+                                     + ("" if node["schedulable"] else " (not schedulable)"))
+        missing = [row["capability"] for row in summary.get("capabilities", []) if not row["available"]]
+        entries["missing"] = ", ".join(missing) or "no capability missing"
+    else:
+        entries["cluster"] = "none (see pytest's output)"
+    entries["strict"] = "yes" if summary.get("strict") else "no"
+    return entries
+
+
+def environment_properties(summary: Mapping[str, Any]) -> str:
+    """environment.properties (Java properties; Allure 3 shows it as the front page's Metadata)."""
+    return "".join(f"{_prop_escape(k, True)}={_prop_escape(str(v), False)}\n"
+                   for k, v in environment_entries(summary).items())
+
+
+def report_variables(summary: Mapping[str, Any]) -> dict[str, str]:
+    """The front page's "Variables": the verdict in a few short lines (Allure shows 8 before "Show more")."""
+    code, _ = decide_exit(summary.get("pytest_exit_status", 0), summary)
+    counts = summary.get("verdicts", {})
+    bad = bad_clauses(summary)
+    if code == 0:
+        word = "CONFORMANT" if counts.get(PASS, 0) == len(summary.get("clauses", [])) else "NO CLAUSE FAILED"
+        verdict = f"{word}: {counts.get(PASS, 0)}/{len(summary.get('clauses', []))} clauses passed"
+    elif bad:
+        verdict = f"NOT CONFORMANT: {', '.join(bad[:3])}{' …' if len(bad) > 3 else ''}"
+    else:
+        verdict = f"NO VERDICT (exit {code})"
+    tests = summary.get("tests", {})
+    variables = {
+        "verdict": verdict,
+        "clauses": ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "none",
+        "tests": f"{tests.get('passed', 0)} passed, {tests.get('failed', 0)} failed, {tests.get('skipped', 0)} skipped",
+    }
+    for c in summary.get("clauses", []):
+        observed = (c.get("divergence") or {}).get("observed")
+        if c.get("divergence"):
+            variables[c["id"]] = f"observed: {', '.join(observed)}" if observed else f"not observed ({c['verdict']})"
+    duration = summary.get("timing", {}).get("duration_s")
+    if duration is not None:
+        variables["duration"] = f"{duration:.0f} s"
+    return variables
+
+
+def allure_categories() -> list[dict[str, Any]]:
+    """Allure 3 categories (the "Categories" tab): failures by family and clause, skips by reason."""
+    clause_label = {"feature": "^RC-"}
+    return [
+        {"id": "rcc-clause-matrix", "name": "Conformance verdict", "hide": True,
+         "matchers": {"labels": {"feature": f"^{MATRIX_FEATURE_PREFIX}"}}},
+        {"id": "rcc-failed-clauses", "name": "Failed clauses (by family and clause)", "expand": True,
+         "matchers": {"statuses": ["failed", "broken"], "labels": clause_label},
+         "groupBy": [{"label": "epic"}, {"label": "feature"}]},
+        {"id": "rcc-missing-capability", "name": "Skipped: missing capability",
+         "matchers": {"statuses": ["skipped"], "message": "missing capability"}, "groupBy": [{"label": "feature"}]},
+    ]
+
+
+def allure_config(summary: Mapping[str, Any], output: Path | str) -> dict[str, Any]:
+    """allurerc.json for `allure generate --config`: one self-contained index.html, grouped by clause."""
+    return {
+        "name": f"RuntimeClass conformance · run {summary.get('run_id', '')}",
+        "output": str(output),
+        "variables": report_variables(summary),
+        "categories": allure_categories(),
+        "plugins": {"awesome": {"options": {
+            "singleFile": True,        # html/index.html opens from disk, no server needed
+            "groupBy": ["feature"],    # one tree row per clause: "RC-API-1: …" with its tests
+            "defaultSortBy": "name,asc",
+            "reportLanguage": "en",
+        }}},
+    }
+
+
+def write_allure_extras(results_dir: Path, summary: Mapping[str, Any], now_ms: int) -> list[Path]:
+    """Add the matrix result, its attachments and environment.properties to allure-results."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    result = allure_matrix_result(summary, now_ms)
+    files = {
+        results_dir / f"{result['uuid']}-result.json": json.dumps(result, indent=1),
+        results_dir / MATRIX_ATTACHMENT: matrix_document(summary),
+        results_dir / SUMMARY_ATTACHMENT: json.dumps(summary, indent=2, default=str),
+        results_dir / "environment.properties": environment_properties(summary),
+    }
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    return list(files)

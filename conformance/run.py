@@ -1,0 +1,190 @@
+"""`python -m conformance.run [pytest args]`: run the conformance suite and end in a report.
+
+    python -m conformance.run -n 2                       # the local cluster (brought up and torn down)
+    python -m conformance.run -n 2 --keep-cluster        # reuse / keep the local cluster
+    python -m conformance.run --kubeconfig ~/.kube/config --context prod-like --strict
+
+Steps: choose a run id (or take `--run-id`), run pytest on `suites/` in a subprocess with
+`--run-id ID --alluredir DIR/allure-results --junitxml DIR/junit.xml --rcc-report-dir DIR` plus the
+arguments given (its output streams through), where DIR is `reports/runs/<run-id>/`; then add the
+clause matrix to the Allure results, generate the HTML report offline with Allure 3 (npm `allure`,
+pinned in reports/package.json, installed into reports/node_modules on first use) into DIR/html/,
+print the clause matrix and the report's path, and exit:
+
+    0  every clause passed (skipped/partial/untested clauses allowed unless --strict)
+    1  a clause failed (with --strict: or was skipped, partial or untested), or a test naming no clause failed
+    2, 3, 4, 5  pytest's own "no verdict" exits (interrupted/usage/collection error, internal or cluster
+       error, command line error, no tests collected), passed on unchanged
+
+Allure's exit code never decides: a report that could not be generated is a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conformance import report
+from conformance.session import new_run_id
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports"
+ALLURE_BIN = REPORTS / "node_modules" / ".bin" / "allure"
+ALLURE_VERSION = "3.18.0"
+# Options this runner sets itself; given on the command line they would send results elsewhere.
+OWNED_OPTIONS = ("--alluredir", "--junitxml", "--junit-xml", "--rcc-report-dir")
+
+
+def split_run_id(args: list[str]) -> tuple[str | None, list[str]]:
+    """Take `--run-id X` / `--run-id=X` out of the pytest arguments (the runner passes it on itself)."""
+    rest, run_id, i = [], None, 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--run-id" and i + 1 < len(args):
+            run_id, i = args[i + 1], i + 2
+            continue
+        if arg.startswith("--run-id="):
+            run_id = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    return run_id, rest
+
+
+def owned_option_in(args: list[str]) -> str | None:
+    for arg in args:
+        for option in OWNED_OPTIONS:
+            if arg == option or arg.startswith(option + "="):
+                return option
+    return None
+
+
+def pytest_command(run_dir: Path, run_id: str, extra: list[str]) -> list[str]:
+    targets = [] if any(_is_suite_path(a) for a in extra) else ["suites"]
+    return [sys.executable, "-m", "pytest", *targets, "--run-id", run_id,
+            "--alluredir", str(run_dir / "allure-results"), "--junitxml", str(run_dir / "junit.xml"),
+            "--rcc-report-dir", str(run_dir), *extra]
+
+
+def _is_suite_path(arg: str) -> bool:
+    """`suites/test_use.py::test_x` and the like: then the runner adds no `suites` of its own."""
+    if arg.startswith("-"):
+        return False
+    path = (ROOT / arg.split("::", 1)[0]).resolve()
+    return path.exists() and (path == ROOT / "suites" or (ROOT / "suites") in path.parents)
+
+
+def ensure_allure(log=print) -> Path | None:
+    """The local Allure 3 CLI, installed from reports/package-lock.json when missing; None if impossible."""
+    if ALLURE_BIN.exists():
+        return ALLURE_BIN
+    npm = shutil.which("npm")
+    if npm is None:
+        log("[rcc] npm is not installed: cannot install Allure (apt-get install -y nodejs npm)")
+        return None
+    lock = (REPORTS / "package-lock.json").exists()
+    command = [npm, "ci" if lock else "install", "--no-audit", "--no-fund", "--prefix", str(REPORTS)]
+    log(f"[rcc] installing Allure {ALLURE_VERSION}: {' '.join(command)}")
+    done = subprocess.run(command, cwd=REPORTS)
+    if done.returncode != 0 or not ALLURE_BIN.exists():
+        log(f"[rcc] npm failed (exit {done.returncode}); no HTML report")
+        return None
+    return ALLURE_BIN
+
+
+def generate_html(run_dir: Path, summary: dict | None, log=print) -> Path | None:
+    """Allure extras + `allure generate`; returns html/index.html or None (a warning, never the verdict)."""
+    run_dir = run_dir.resolve()
+    results = run_dir / "allure-results"
+    if not results.is_dir() or not any(results.iterdir()):
+        log("[rcc] no Allure results were written; no HTML report")
+        return None
+    html_dir = run_dir / "html"
+    config_path = run_dir / "allurerc.json"
+    if summary is not None:
+        report.write_allure_extras(results, summary, now_ms=int(time.time() * 1000))
+        config = report.allure_config(summary, html_dir)
+    else:
+        config = {"name": f"RuntimeClass conformance · run {run_dir.name}", "output": str(html_dir),
+                  "plugins": {"awesome": {"options": {"singleFile": True, "groupBy": ["feature"]}}}}
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    allure = ensure_allure(log)
+    if allure is None:
+        return None
+    if html_dir.exists():
+        shutil.rmtree(html_dir)
+    command = [str(allure), "generate", str(results), "--config", str(config_path), "--output", str(html_dir)]
+    done = subprocess.run(command, cwd=run_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.stdout.strip():
+        log(done.stdout.rstrip())
+    index = html_dir / "index.html"
+    if done.returncode != 0 or not index.exists():
+        log(f"[rcc] allure generate failed (exit {done.returncode}): {' '.join(command)}")
+        return None
+    return index
+
+
+def load_summary(run_dir: Path) -> dict | None:
+    path = run_dir / report.SUMMARY_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        print("pytest's and the suite's options: python -m pytest suites --help")
+        return 0
+    owned = owned_option_in(args)
+    if owned:
+        print(f"conformance.run: {owned} is set by the runner (reports/runs/<run-id>/); drop it", file=sys.stderr)
+        return 4
+    run_id, extra = split_run_id(args)
+    run_id = run_id or new_run_id()
+    run_dir = REPORTS / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    command = pytest_command(run_dir, run_id, extra)
+    print(f"[rcc] run {run_id}: reports go to {run_dir}", flush=True)
+    print(f"[rcc] {' '.join(command)}", flush=True)
+
+    child = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    while True:
+        try:
+            status = child.wait()
+            break
+        except KeyboardInterrupt:  # pytest gets the same Ctrl-C; let it clean up the cluster and finish
+            print("\n[rcc] interrupted: waiting for pytest to clean up", flush=True)
+
+    summary = load_summary(run_dir)
+    index = generate_html(run_dir, summary)
+    code, sentence = report.decide_exit(status, summary)
+
+    print()
+    print("=" * 30 + " RuntimeClass conformance " + "=" * 30)
+    if summary is not None:
+        for line in report.matrix_lines(summary):
+            print(line)
+        tests = summary.get("tests", {})
+        print(f"tests: {tests.get('passed', 0)} passed, {tests.get('failed', 0)} failed, "
+              f"{tests.get('skipped', 0)} skipped (pytest exit status {status})")
+    print(f"summary:  {run_dir / report.SUMMARY_FILE}" if summary else "summary:  (not written)")
+    junit = run_dir / "junit.xml"
+    print(f"junit:    {junit}" if junit.exists() else "junit:    (not written)")
+    print(f"report:   {index}" if index else "report:   (not generated, see above)")
+    if index:
+        print("          (one self-contained file: open it in a browser; "
+              f"check it: python reports/check_report.py {run_dir})")
+    print(f"verdict:  {sentence} -> exit {code}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

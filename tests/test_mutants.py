@@ -1,0 +1,133 @@
+"""The suite can fail: run it on broken variants of the local cluster and on the conformant one.
+
+Each variant breaks one piece of real Kubernetes (an admission plugin turned
+off, a handler whose runtime cannot run, RBAC that lets namespaced roles write
+RuntimeClasses). The suite must fail exactly the clauses that piece carries
+and pass every other one; on the unbroken cluster it must pass everything,
+serial and with `-n 2`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clusters.local.topology import DEFAULT_TOPOLOGY
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="missing capability root: the local cluster needs root")
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_CLAUSES = {f"RC-{family}-{n}" for family, count in (("API", 5), ("USE", 7), ("CRI", 2), ("SCH", 6), ("OVH", 7))
+               for n in range(1, count + 1)}
+
+# RBAC aggregation: a ClusterRole labelled this way is folded into the built-in `edit` and `admin`.
+AGGREGATED_WRITER = {
+    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+    "metadata": {"name": "rcc-mutant-runtimeclass-writer",
+                 "labels": {"rbac.authorization.k8s.io/aggregate-to-edit": "true"}},
+    "rules": [{"apiGroups": ["node.k8s.io"], "resources": ["runtimeclasses"], "verbs": ["*"]}],
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    breaks: frozenset[str]
+    apiserver_args: tuple[str, ...] = ()
+    topology_change: dict = field(default_factory=dict)
+    manifest: dict | None = None
+
+
+VARIANTS = [
+    Variant("no-runtimeclass-admission",
+            frozenset({"RC-USE-6", "RC-SCH-1", "RC-SCH-2", "RC-SCH-3", "RC-SCH-4",
+                       "RC-OVH-1", "RC-OVH-3", "RC-OVH-4", "RC-OVH-5", "RC-OVH-6", "RC-OVH-7"}),
+            apiserver_args=("--disable-admission-plugins=RuntimeClass",)),
+    Variant("no-resourcequota-admission", frozenset({"RC-OVH-6"}),
+            apiserver_args=("--disable-admission-plugins=ResourceQuota",)),
+    Variant("crun-handler-broken-on-worker-1", frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-CRI-1"}),
+            topology_change={"runtimes": {"crun-gone": {"binary": "/nonexistent/crun"}},
+                             "node_handler": ("rcc-worker-1", "crun", "crun-gone")}),
+    Variant("runtimeclass-writes-aggregated-to-edit", frozenset({"RC-API-5"}), manifest=AGGREGATED_WRITER),
+]
+
+
+def variant_topology(tmp_path: Path, change: dict) -> Path:
+    raw = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
+    raw["runtimes"].update(change.get("runtimes", {}))
+    if "node_handler" in change:
+        node_name, handler, runtime = change["node_handler"]
+        node = next(n for n in raw["nodes"] if n["name"] == node_name)
+        next(h for h in node["handlers"] if h["name"] == handler)["runtime"] = runtime
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_suite(tmp_path: Path, *args: str) -> tuple[int, dict[str, str], str]:
+    """Run the conformance suite in a subprocess; return its exit code, clause verdicts and output."""
+    report = tmp_path / "report"
+    command = [sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q",
+               f"--alluredir={report / 'allure-results'}", f"--junitxml={report / 'junit.xml'}",
+               f"--rcc-report-dir={report}", *args]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    output = result.stdout + result.stderr
+    (tmp_path / "output.txt").write_text(output)
+    summary = report / "summary.json"
+    assert summary.exists(), f"no summary.json (exit {result.returncode}):\n{output[-3000:]}"
+    verdicts = {c["id"]: c["verdict"] for c in json.loads(summary.read_text())["clauses"]}
+    return result.returncode, verdicts, output
+
+
+def failed(verdicts: dict[str, str]) -> set[str]:
+    return {cid for cid, verdict in verdicts.items() if verdict == "failed"}
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "two-workers"])
+def test_suite_passes_every_clause_on_the_conformant_local_cluster(tmp_path, workers):
+    code, verdicts, output = run_suite(tmp_path, *workers)
+    assert code == 0, output[-3000:]
+    assert set(verdicts) == ALL_CLAUSES
+    assert {cid for cid, v in verdicts.items() if v != "passed"} == set(), output[-3000:]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_suite_fails_exactly_the_clauses_a_broken_cluster_breaks(tmp_path, variant):
+    args = ["-n", "2", *(f"--rcc-apiserver-arg={a}" for a in variant.apiserver_args)]
+    if variant.topology_change:
+        args.append(f"--topology={variant_topology(tmp_path, variant.topology_change)}")
+    if variant.manifest:
+        args += ["--keep-cluster"]
+        with applied(variant.manifest):
+            code, verdicts, output = run_suite(tmp_path, *args)
+    else:
+        code, verdicts, output = run_suite(tmp_path, *args)
+    assert code != 0, "the suite passed on a broken cluster"
+    assert failed(verdicts) == set(variant.breaks), output[-3000:]
+
+
+class applied:
+    """Apply a manifest to the (kept) default cluster for the duration of a suite run."""
+
+    def __init__(self, manifest: dict) -> None:
+        self.manifest = manifest
+
+    def __enter__(self) -> None:
+        from clusters.local.provider import LocalProvider
+        from conformance.kube import connect
+
+        provider = LocalProvider(keep=True, progress=lambda _m: None)
+        self.kube = connect(provider.create(), None)
+        self.provider = provider
+        self.kube.rbac.create_cluster_role(self.manifest)
+
+    def __exit__(self, *exc: object) -> None:
+        self.kube.rbac.delete_cluster_role(self.manifest["metadata"]["name"])
+        self.provider.cluster.down()
