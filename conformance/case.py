@@ -27,7 +27,7 @@ from clusters.provider import NodeEvidence, SandboxInfo
 from conformance import manifests, quantities
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
 from conformance.preflight import Facts
-from conformance.waiting import WaitFailed, holds_for, wait_for
+from conformance.waiting import holds_for, wait_for
 
 DEFAULT_TIMEOUTS = {
     "pod-start": 120.0,       # created -> Succeeded/Running (image present, sandbox created)
@@ -53,7 +53,6 @@ class RunSettings:
     timeouts: dict[str, float]
     facts: Facts
     evidence: NodeEvidence | None
-    strict: bool = False
 
 
 @dataclass
@@ -461,5 +460,3 @@ class Case:
         except Exception as exc:  # noqa: BLE001 - diagnostics are best effort
             return f"(no log: {type(exc).__name__})"
 
-
-__all__ = ["Case", "RunSettings", "DEFAULT_TIMEOUTS", "WaitFailed"]

@@ -104,6 +104,16 @@ def _as_rejection(exc: ApiException) -> Rejection:
                      message=body.get("message", str(exc.body)))
 
 
+def listed_or_empty(call: Callable[[], Any]) -> list:
+    """The items of a list call, or [] if this identity may not list them (403)."""
+    try:
+        return call().items
+    except ApiException as exc:
+        if exc.status == 403:
+            return []
+        raise
+
+
 def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, ApiException) and exc.status == 404
 

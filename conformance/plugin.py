@@ -26,7 +26,6 @@ from conformance.sweep import STALE_AFTER, sweep
 
 STATE = pytest.StashKey[RunState]()
 PROVIDER = pytest.StashKey[object]()
-TRACKER = pytest.StashKey[matrix.ClauseTracker]()
 KUBE = pytest.StashKey[object]()
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
 
@@ -69,7 +68,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.collectonly = True
     global _tracker
     _tracker = matrix.ClauseTracker()
-    config.stash[TRACKER] = _tracker
 
 
 def _options(config: pytest.Config) -> RunOptions:
@@ -166,7 +164,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if STATE not in config.stash:
         return []
     facts = config.stash[STATE].facts
-    capabilities = ["admin", "nodes>=2", "node-evidence", "disruptive", *(f"handler:{h}" for h in facts.handlers)]
+    capabilities = ["workspace", "admin", "nodes>=2", "node-evidence", "disruptive",
+                    *(f"handler:{h}" for h in facts.handlers)]
     return capability_table(facts, capabilities)
 
 
@@ -221,7 +220,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def required_capabilities(item: pytest.Item) -> list[str]:
-    needed = [cap for mark in item.iter_markers("clause") for cid in mark.args for cap in CLAUSES[cid].capabilities]
+    """Every suite test works in its own namespace (`workspace`), plus what its clauses need."""
+    needed = ["workspace"] if "rcc" in getattr(item, "fixturenames", ()) else []
+    needed += [cap for mark in item.iter_markers("clause") for cid in mark.args for cap in CLAUSES[cid].capabilities]
     needed += [cap for mark in item.iter_markers("needs") for cap in mark.args]
     handler = getattr(item, "callspec", None) and item.callspec.params.get("handler")
     if handler:
@@ -317,7 +318,7 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
     evidence, _ = evidence_for(config.stash[PROVIDER]) if config.stash[PROVIDER] else (None, "")
     settings = RunSettings(run_id=state.options.run_id, worker=worker,
                            image=state.options.image or _default_image(state), timeouts=state.options.timeouts,
-                           facts=state.facts, evidence=evidence, strict=state.options.strict)
+                           facts=state.facts, evidence=evidence)
     case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
                 record_property=record_property)
     request.node._rcc_case = case

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from conformance.kube import Kube
+from conformance.kube import Kube, listed_or_empty
+
+# (verb, group, resource) every test needs for its own namespace: the `workspace` capability.
+WORKSPACE_ACCESS = (
+    ("create", "", "namespaces"),
+    ("delete", "", "namespaces"),
+    ("create", "", "pods"),
+    ("list", "", "events"),
+)
 
 # (verb, group, resource) the `admin` capability needs, checked by SelfSubjectAccessReview.
 ADMIN_ACCESS = (
@@ -81,14 +89,17 @@ def probe(kube: Kube, requested_handlers: list[str], has_node_evidence: bool, ev
           disruptive_allowed: bool) -> Facts:
     version = kube.version.get_code()
     groups = {g.name: [v.version for v in g.versions] for g in kube.apis.get_api_versions().groups}
-    nodes = tuple(_node_facts(n) for n in kube.core.list_node().items)
+    nodes = tuple(_node_facts(n) for n in listed_or_empty(kube.core.list_node))
     reported = sorted({h for n in nodes for h in n.handlers})
     handlers = tuple(requested_handlers or reported)
     missing: dict[str, str] = {}
-    denied = [f"{verb} {resource}" for verb, group, resource in ADMIN_ACCESS if not _allowed(kube, verb, group, resource)]
-    if denied:
-        missing["admin"] = f"the suite's identity may not {', '.join(denied)}"
-    if len([n for n in nodes if n.schedulable]) < 2:
+    for capability, needed in (("workspace", WORKSPACE_ACCESS), ("admin", ADMIN_ACCESS)):
+        denied = [f"{verb} {resource}" for verb, group, resource in needed if not _allowed(kube, verb, group, resource)]
+        if denied:
+            missing[capability] = f"the suite's identity may not {', '.join(denied)}"
+    if not _allowed(kube, "list", "", "nodes"):
+        missing["nodes>=2"] = "the suite's identity may not list nodes"
+    elif len([n for n in nodes if n.schedulable]) < 2:
         missing["nodes>=2"] = "fewer than two schedulable nodes"
     if not has_node_evidence:
         missing["node-evidence"] = evidence_why
@@ -109,8 +120,12 @@ def _node_facts(node) -> NodeFacts:
 
 
 def _allowed(kube: Kube, verb: str, group: str, resource: str) -> bool:
+    # Namespaced verbs are asked for the default namespace; cluster-scoped ones at cluster scope.
+    attributes = {"verb": verb, "group": group, "resource": resource}
+    if resource in ("pods", "events"):
+        attributes["namespace"] = "default"
     review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-              "spec": {"resourceAttributes": {"verb": verb, "group": group, "resource": resource}}}
+              "spec": {"resourceAttributes": attributes}}
     return bool(kube.authz.create_self_subject_access_review(review).status.allowed)
 
 

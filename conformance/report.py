@@ -24,7 +24,7 @@ from conformance.matrix import FAIL, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracke
 SCHEMA = 1
 SUMMARY_FILE = "summary.json"
 VERDICTS = (PASS, FAIL, PARTIAL, SKIP, UNTESTED)
-BASE_CAPABILITIES = ("admin", "nodes>=2", "node-evidence", "disruptive")
+BASE_CAPABILITIES = ("workspace", "admin", "nodes>=2", "node-evidence", "disruptive")
 # pytest exit codes that mean "no verdict": interrupted/usage (2, also collection errors), internal error (3),
 # command line usage (4), no tests collected (5). conformance.run passes them on unchanged.
 NO_VERDICT_STATUSES = {2: "interrupted, a collection error or a usage error", 3: "internal error (or the cluster "

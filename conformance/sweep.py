@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from conformance import manifests
-from conformance.kube import Kube, ignore_not_found
+from conformance.kube import Kube, ignore_not_found, listed_or_empty
 
 MANAGED = f"{manifests.LABEL_MANAGED_BY}={manifests.MANAGED_BY}"
 
@@ -32,8 +32,9 @@ def sweep(kube: Kube, run_id: str | None = None, older_than: timedelta | None = 
     def chosen(items: list) -> list:
         return [i for i in items if cutoff is None or i.metadata.creation_timestamp < cutoff]
 
-    namespaces = chosen(kube.core.list_namespace(label_selector=selector).items)
-    classes = chosen(kube.node.list_runtime_class(label_selector=selector).items)
+    # An identity that may not list a kind cannot have created it: nothing of it to sweep.
+    namespaces = chosen(listed_or_empty(lambda: kube.core.list_namespace(label_selector=selector)))
+    classes = chosen(listed_or_empty(lambda: kube.node.list_runtime_class(label_selector=selector)))
     runs = {i.metadata.labels.get(manifests.LABEL_RUN) for i in namespaces + classes}
     for ns in namespaces:
         ignore_not_found(lambda: kube.core.delete_namespace(ns.metadata.name, grace_period_seconds=0))
@@ -46,7 +47,8 @@ def sweep(kube: Kube, run_id: str | None = None, older_than: timedelta | None = 
     names = {ns.metadata.name for ns in namespaces}
     deadline = time.monotonic() + wait
     while names and time.monotonic() < deadline:
-        remaining = {ns.metadata.name for ns in kube.core.list_namespace(label_selector=selector).items} & names
+        remaining = {ns.metadata.name for ns in listed_or_empty(
+            lambda: kube.core.list_namespace(label_selector=selector))} & names
         if not remaining:
             break
         time.sleep(0.5)
@@ -57,7 +59,7 @@ def _restore_nodes(kube: Kube, run_id: str | None) -> int:
     """Drop the suite's node labels and taints (keys under rcc.conformance.io/ that carry a run id)."""
     changed = 0
     marker = f"{manifests.LABEL_PREFIX}run-{run_id}" if run_id else f"{manifests.LABEL_PREFIX}run-"
-    for node in kube.core.list_node().items:
+    for node in listed_or_empty(kube.core.list_node):
         labels = {k: None for k in (node.metadata.labels or {}) if k.startswith(marker)}
         taints = node.spec.taints or []
         kept = [t for t in taints if not t.key.startswith(marker)]

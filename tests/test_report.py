@@ -84,7 +84,7 @@ def test_summary_records_divergences_with_seed_reference_and_observed_form():
 def test_summary_has_capabilities_cluster_facts_timing_and_run_facts():
     s = summary(missing={"node-evidence": "no helper pod"}, exit_status=1, strict=True)
     caps = {row["capability"]: row for row in s["capabilities"]}
-    assert list(caps) == ["admin", "nodes>=2", "node-evidence", "disruptive", "handler:crun", "handler:runc"]
+    assert list(caps) == ["workspace", "admin", "nodes>=2", "node-evidence", "disruptive", "handler:crun", "handler:runc"]
     assert caps["node-evidence"] == {"capability": "node-evidence", "available": False, "why_missing": "no helper pod"}
     assert caps["handler:crun"]["available"] is True
     assert s["cluster"]["server_version"] == "v1.37.2"
