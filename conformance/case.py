@@ -38,6 +38,11 @@ DEFAULT_TIMEOUTS = {
 }
 
 
+# Waiting reasons from which a Pod with restartPolicy Never will not recover on its own.
+CONTAINER_DEAD_ENDS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                                 "CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+
+
 def pin(node: str) -> dict[str, str]:
     """The nodeSelector that places a Pod on exactly this node."""
     return {"kubernetes.io/hostname": node}
@@ -413,6 +418,10 @@ class Case:
         failure = self.event_with_reason(name, "FailedCreatePodSandBox")
         if failure is not None:
             return f"the kubelet could not create its sandbox: {failure.message}"
+        for status in pod.status.container_statuses or []:
+            waiting = status.state.waiting if status.state else None
+            if waiting and waiting.reason in CONTAINER_DEAD_ENDS:
+                return f"container {status.name} is {waiting.reason}: {waiting.message or ''}".strip()
         return None
 
     def _visible_failure(self, name: str) -> tuple[str, str] | None:

@@ -1,0 +1,91 @@
+"""Nothing leaks: Ctrl-C in the middle of a run, and leftovers of a killed run swept by the cleanup command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clusters.local.provider import LocalProvider
+from conformance import manifests
+from conformance.kube import connect
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="missing capability root: the local cluster needs root")
+
+ROOT = Path(__file__).resolve().parents[1]
+MANAGED = f"{manifests.LABEL_MANAGED_BY}={manifests.MANAGED_BY}"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    provider = LocalProvider(keep=True, progress=lambda _m: None)
+    kubeconfig = provider.create()
+    yield kubeconfig, connect(kubeconfig, None)
+    provider.cluster.down()
+
+
+def suite_objects(kube) -> dict[str, list[str]]:
+    taints = [t.key for n in kube.core.list_node().items for t in (n.spec.taints or [])
+              if t.key.startswith(manifests.LABEL_PREFIX)]
+    labels = [k for n in kube.core.list_node().items for k in (n.metadata.labels or {})
+              if k.startswith(f"{manifests.LABEL_PREFIX}run-")]
+    return {
+        "namespaces": [n.metadata.name for n in kube.core.list_namespace(label_selector=MANAGED).items
+                       if n.status.phase != "Terminating"],
+        "runtimeclasses": [r.metadata.name for r in kube.node.list_runtime_class(label_selector=MANAGED).items],
+        "node taints": taints,
+        "node labels": labels,
+    }
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupting_a_run_midway_leaves_nothing_in_the_cluster(cluster, sig):
+    _, kube = cluster
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q",
+                            "--keep-cluster", "-k", "scheduling or overhead"], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_until(lambda: suite_objects(kube)["namespaces"], timeout=120), "the run created nothing"
+        time.sleep(3)  # well inside a test: Pods, RuntimeClasses, maybe a taint exist now
+        run.send_signal(sig)
+        output, _ = run.communicate(timeout=180)
+    finally:
+        run.kill()
+    assert run.returncode != 0, output[-2000:]
+    assert suite_objects(kube) == {"namespaces": [], "runtimeclasses": [], "node taints": [],
+                                   "node labels": []}, output[-2000:]
+
+
+def test_cleanup_command_sweeps_what_a_killed_run_left(cluster):
+    kubeconfig, kube = cluster
+    run_id = "rkilled"
+    kube.core.create_namespace(manifests.namespace(f"rcc-{run_id}-left", run_id))
+    kube.node.create_runtime_class(manifests.runtime_class(f"rc-{run_id}-left", "runc", run_id))
+    node = kube.core.list_node().items[0].metadata.name
+    kube.core.patch_node(node, {"metadata": {"labels": {f"{manifests.LABEL_PREFIX}run-{run_id}-x": "y"}}})
+    result = subprocess.run([sys.executable, "-m", "conformance.cleanup", "--kubeconfig", str(kubeconfig)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "removed 1 namespaces, 1 RuntimeClasses, restored 1 nodes" in result.stdout
+    assert suite_objects(kube) == {"namespaces": [], "runtimeclasses": [], "node taints": [], "node labels": []}
+
+
+def test_cleanup_command_says_in_one_line_when_no_cluster_is_reachable(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "conformance.cleanup", "--kubeconfig", str(tmp_path / "nope")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "does not exist" in result.stderr

@@ -1,0 +1,98 @@
+"""The local cluster used as an "existing" cluster, as a platform team would point the suite at theirs.
+
+Three identities: the admin kubeconfig; a least-privileged user bound to the
+shipped clusters/existing/rbac.yaml; a user that may only `view`. The first
+two pass every clause the provider-less run can check; node-evidence and
+taint clauses are skipped with the capability named. The view-only run skips
+everything with the missing permission named, and fails with --strict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clusters.local.images import TEST_IMAGE
+from clusters.local.pki import ClusterPKI, write_kubeconfig
+from clusters.local.provider import LocalProvider
+from conformance.kube import connect
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="missing capability root: the local cluster needs root")
+
+ROOT = Path(__file__).resolve().parents[1]
+NEEDS_NODE_ACCESS = {"RC-USE-2", "RC-USE-3", "RC-OVH-7"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    provider = LocalProvider(keep=True, progress=lambda _m: None)
+    kubeconfig = provider.create()
+    kube = connect(kubeconfig, None)
+    yield provider, kubeconfig, kube
+    provider.cluster.down()
+
+
+def identity(provider: LocalProvider, kube, tmp_path: Path, user: str, cluster_role: str) -> Path:
+    """A client certificate for `user`, bound cluster-wide to `cluster_role`, as a kubeconfig."""
+    pki = ClusterPKI(provider.cluster.layout.pki)
+    pair = pki.issue(user, user, client=True)
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": user},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}
+    kube.rbac.create_cluster_role_binding(binding)
+    return write_kubeconfig(tmp_path / f"{user}.kubeconfig", provider.cluster.server, pki.ca_pair().cert, pair,
+                            "existing", user)
+
+
+def run_suite(tmp_path: Path, kubeconfig: Path, *args: str) -> tuple[int, dict, str]:
+    report = tmp_path / "report"
+    result = subprocess.run([sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q", "-n", "2",
+                             f"--kubeconfig={kubeconfig}", f"--rcc-report-dir={report}",
+                             f"--test-image={TEST_IMAGE}", *args],
+                            cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    output = result.stdout + result.stderr
+    summary = json.loads((report / "summary.json").read_text())
+    return result.returncode, {c["id"]: c for c in summary["clauses"]}, output
+
+
+def test_admin_kubeconfig_passes_what_an_existing_cluster_can_show(cluster, tmp_path):
+    _, kubeconfig, _ = cluster
+    code, clauses, output = run_suite(tmp_path, kubeconfig, "--allow-disruptive")
+    assert code == 0, output[-3000:]
+    assert not [cid for cid, c in clauses.items() if c["verdict"] == "failed"], output[-3000:]
+    for cid in NEEDS_NODE_ACCESS:
+        assert clauses[cid]["verdict"] == "skipped", cid
+        assert any("node-evidence" in reason for reason in clauses[cid]["skip_reasons"]), clauses[cid]
+
+
+def test_least_privileged_identity_from_the_shipped_manifest_runs_the_suite(cluster, tmp_path):
+    provider, _, kube = cluster
+    manifest = yaml.safe_load((ROOT / "clusters/existing/rbac.yaml").read_text())
+    kube.rbac.create_cluster_role(manifest)
+    kubeconfig = identity(provider, kube, tmp_path, "rcc-least-privilege", manifest["metadata"]["name"])
+    code, clauses, output = run_suite(tmp_path, kubeconfig)
+    assert code == 0, output[-3000:]
+    assert not [cid for cid, c in clauses.items() if c["verdict"] == "failed"], output[-3000:]
+    passed = {cid for cid, c in clauses.items() if c["verdict"] == "passed"}
+    assert {"RC-API-5", "RC-SCH-3", "RC-OVH-6", "RC-USE-1"} <= passed, output[-3000:]
+    for cid in ("RC-SCH-4", "RC-SCH-5"):
+        assert any("disruptive" in r for r in clauses[cid]["skip_reasons"]), clauses[cid]
+
+
+def test_view_only_identity_skips_naming_the_missing_permission_and_strict_fails(cluster, tmp_path):
+    provider, _, kube = cluster
+    kubeconfig = identity(provider, kube, tmp_path, "rcc-viewer", "view")
+    code, clauses, output = run_suite(tmp_path, kubeconfig)
+    assert code == 0, output[-3000:]
+    assert {c["verdict"] for c in clauses.values()} == {"skipped"}, output[-3000:]
+    reasons = {r for c in clauses.values() for r in c["skip_reasons"]}
+    assert any("may not create namespaces" in r for r in reasons), reasons
+    strict_code, _, strict_output = run_suite(tmp_path / "strict", kubeconfig, "--strict")
+    assert strict_code != 0, strict_output[-3000:]
