@@ -8,6 +8,7 @@ registered as the `conformance.plugin` pytest11 entry point.
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -22,11 +23,14 @@ from conformance.kube import ConnectionProblem
 from conformance.preflight import Facts, capability_table
 from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
                                  make_provider, new_run_id, probe_run)
-from conformance.sweep import STALE_AFTER, sweep
+from conformance.liveness import RunLease
+from conformance.sweep import sweep, sweep_dead_runs
 
 STATE = pytest.StashKey[RunState]()
 PROVIDER = pytest.StashKey[object]()
 KUBE = pytest.StashKey[object]()
+LEASE = pytest.StashKey[RunLease]()
+RUN_ID = re.compile(r"^[a-z0-9]{1,20}$")
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
 
 
@@ -79,6 +83,9 @@ def _options(config: pytest.Config) -> RunOptions:
             raise pytest.UsageError(f"--timeout {item!r}: use NAME=SECONDS with NAME one of "
                                     f"{', '.join(DEFAULT_TIMEOUTS)}")
         timeouts[name] = float(seconds)
+    if opt.run_id and not RUN_ID.match(opt.run_id):
+        raise pytest.UsageError(f"--run-id {opt.run_id!r}: use 1-20 lower-case letters and digits "
+                                f"(it is part of object names and label keys)")
     return RunOptions(
         cluster="existing" if opt.kubeconfig else opt.cluster,
         kubeconfig=Path(opt.kubeconfig) if opt.kubeconfig else None, context=opt.context,
@@ -143,9 +150,10 @@ def _bring_up(config: pytest.Config, options: RunOptions):
         kubeconfig = provider.create()
     kube = connect_run(kubeconfig, options)
     progress(f"API server {kube.server}; run id {options.run_id}")
-    leftovers = sweep(kube, older_than=STALE_AFTER)
-    if any(leftovers.values()):
-        progress(f"swept leftovers of earlier runs: {leftovers}")
+    leftovers = sweep_dead_runs(kube)
+    if leftovers:
+        progress(f"swept leftovers of runs that are no longer alive: {leftovers}")
+    config.stash[LEASE] = RunLease(kube, options.run_id).acquire()
     facts = probe_run(kube, options, provider)
     declared = getattr(provider, "declared_handlers", [])
     return RunState(options, kubeconfig, facts, declared), provider, kube
@@ -301,6 +309,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     kube = config.stash[KUBE]
     try:
         sweep(kube, run_id=state.options.run_id)
+        if LEASE in config.stash:
+            config.stash[LEASE].release()
     finally:
         provider = config.stash[PROVIDER]
         if provider is not None:

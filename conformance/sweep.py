@@ -11,7 +11,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from conformance import manifests
+from kubernetes.client import CoordinationV1Api
+
 from conformance.kube import Kube, ignore_not_found, listed_or_empty
+from conformance.liveness import LEASE_NAMESPACE, lease_name, live_runs
 
 MANAGED = f"{manifests.LABEL_MANAGED_BY}={manifests.MANAGED_BY}"
 
@@ -55,10 +58,41 @@ def sweep(kube: Kube, run_id: str | None = None, older_than: timedelta | None = 
     return {"namespaces": len(namespaces), "runtimeclasses": len(classes), "nodes": nodes}
 
 
+def sweep_dead_runs(kube: Kube) -> dict[str, int]:
+    """At the start of a run: remove what runs that are no longer alive left, whatever its age.
+
+    A run is alive while its Lease is renewed (see liveness); where Leases cannot be read,
+    objects older than STALE_AFTER count as leftovers instead.
+    """
+    live = live_runs(kube)
+    if live is None:
+        return sweep(kube, older_than=STALE_AFTER)
+    totals = {"runs": 0, "namespaces": 0, "runtimeclasses": 0, "nodes": 0}
+    for run in sorted(_present_runs(kube) - live):
+        removed = sweep(kube, run_id=run, wait=0)
+        ignore_not_found(lambda: CoordinationV1Api(kube.api).delete_namespaced_lease(lease_name(run), LEASE_NAMESPACE))
+        totals["runs"] += 1
+        for key, count in removed.items():
+            totals[key] += count
+    return totals if totals["runs"] else {}
+
+
+def _present_runs(kube: Kube) -> set[str]:
+    """Run ids that own something on the cluster: objects, leases, node labels or taints."""
+    runs = {i.metadata.labels.get(manifests.LABEL_RUN)
+            for i in [*listed_or_empty(lambda: kube.core.list_namespace(label_selector=MANAGED)),
+                      *listed_or_empty(lambda: kube.node.list_runtime_class(label_selector=MANAGED))]}
+    prefix = f"{manifests.LABEL_PREFIX}run-"
+    for node in listed_or_empty(kube.core.list_node):
+        keys = [*(node.metadata.labels or {}), *(t.key for t in node.spec.taints or [])]
+        runs.update(k[len(prefix):].split("-", 1)[0] for k in keys if k.startswith(prefix))
+    return {run for run in runs if run}
+
+
 def _restore_nodes(kube: Kube, run_id: str | None) -> int:
     """Drop the suite's node labels and taints (keys under rcc.conformance.io/ that carry a run id)."""
     changed = 0
-    marker = f"{manifests.LABEL_PREFIX}run-{run_id}" if run_id else f"{manifests.LABEL_PREFIX}run-"
+    marker = f"{manifests.LABEL_PREFIX}run-{run_id}-" if run_id else f"{manifests.LABEL_PREFIX}run-"
     for node in listed_or_empty(kube.core.list_node):
         labels = {k: None for k in (node.metadata.labels or {}) if k.startswith(marker)}
         taints = node.spec.taints or []

@@ -14,6 +14,7 @@ import pytest
 from clusters.local.provider import LocalProvider
 from conformance import manifests
 from conformance.kube import connect
+from conformance.liveness import RunLease
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="missing capability root: the local cluster needs root")
 
@@ -89,3 +90,29 @@ def test_cleanup_command_says_in_one_line_when_no_cluster_is_reachable(tmp_path)
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "does not exist" in result.stderr
+
+
+def test_next_run_sweeps_a_dead_runs_leftovers_and_spares_a_live_run(cluster):
+    _, kube = cluster
+    node = kube.core.list_node().items[0].metadata.name
+    for run_id in ("rdead", "rlive"):
+        kube.core.create_namespace(manifests.namespace(f"rcc-{run_id}-left", run_id))
+        kube.node.create_runtime_class(manifests.runtime_class(f"rc-{run_id}-left", "runc", run_id))
+    taints = kube.core.read_node(node).spec.taints or []
+    dead_taint = {"key": f"{manifests.LABEL_PREFIX}run-rdead-gw0-taint", "value": "x", "effect": "NoSchedule"}
+    kube.core.patch_node(node, {"spec": {"taints": [*[kube.api.sanitize_for_serialization(t) for t in taints],
+                                                    dead_taint]}})
+    live = RunLease(kube, "rlive").acquire()
+    try:
+        result = subprocess.run([sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q",
+                                 "--keep-cluster", "-k", "409"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stdout[-2000:]
+        assert "swept leftovers of runs that are no longer alive" in result.stdout
+        left = suite_objects(kube)
+        assert left["namespaces"] == ["rcc-rlive-left"] and left["runtimeclasses"] == ["rc-rlive-left"], left
+        assert left["node taints"] == [], left
+    finally:
+        live.release()
+        subprocess.run([sys.executable, "-m", "conformance.cleanup", "--kubeconfig", str(cluster[0])], cwd=ROOT,
+                       capture_output=True, timeout=120)
