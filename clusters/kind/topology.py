@@ -8,14 +8,12 @@ reach each node's container by that name to configure and inspect it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from clusters.local.errors import ClusterError
+from clusters.topology_file import dns_label, load_checked
 from clusters.local.topology import Taint
 
 DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
@@ -23,7 +21,6 @@ DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
 ROLES = ("control-plane", "worker")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -54,20 +51,11 @@ class KindTopology:
 
 def load_topology(path: Path = DEFAULT_TOPOLOGY) -> KindTopology:
     """Read and validate a kind topology file; every problem is one ClusterError line."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ClusterError(f"kind topology file {path} does not exist; pass an existing file") from None
-    except yaml.YAMLError as exc:
-        raise ClusterError(f"kind topology file {path} is not valid YAML: {exc}") from None
-    try:
-        return parse_topology(raw, path)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ClusterError(f"kind topology file {path}: {exc}") from None
+    return load_checked(path, "kind topology file", parse_topology)
 
 
 def parse_topology(raw: dict, source: Path) -> KindTopology:
-    name = _label(raw["name"], "cluster name")
+    name = dns_label(raw["name"], "cluster name")
     name_node = node_namer(name)
     nodes = tuple(_parse_node(n, name_node) for n in raw["nodes"])
     roles = [n.role for n in nodes]
@@ -92,7 +80,7 @@ def _parse_node(raw: dict, name_node: Callable[[str], str]) -> KindNode:
     if role not in ROLES:
         raise ValueError(f"node role {role!r} must be one of {', '.join(ROLES)}")
     name = name_node(role)
-    handlers = tuple(_label(h, f"node {name}: handler") for h in raw.get("handlers") or ())
+    handlers = tuple(dns_label(h, f"node {name}: handler") for h in raw.get("handlers") or ())
     if len(set(handlers)) != len(handlers):
         raise ValueError(f"node {name}: handlers {list(handlers)} are listed twice")
     taints = tuple(_taint(t, name) for t in raw.get("taints") or ())
@@ -105,10 +93,3 @@ def _taint(raw: dict, node: str) -> Taint:
     if effect not in TAINT_EFFECTS:
         raise ValueError(f"node {node}: taint effect {effect!r} must be one of {', '.join(TAINT_EFFECTS)}")
     return Taint(key=str(raw["key"]), value=str(raw.get("value", "")), effect=effect)
-
-
-def _label(value: object, what: str) -> str:
-    text = str(value)
-    if not _DNS1123_LABEL.match(text):
-        raise ValueError(f"{what} {text!r} must be a DNS-1123 label (lower-case alphanumerics and '-')")
-    return text

@@ -7,17 +7,14 @@ user's own topology fails with one sentence before any process starts.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from clusters.local.errors import ClusterError
+from clusters.topology_file import dns_label, load_checked
 
 DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -102,16 +99,7 @@ class Topology:
 
 def load_topology(path: Path = DEFAULT_TOPOLOGY) -> Topology:
     """Read and validate a topology file; every problem is one ClusterError line."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ClusterError(f"topology file {path} does not exist; pass an existing file") from None
-    except yaml.YAMLError as exc:
-        raise ClusterError(f"topology file {path} is not valid YAML: {exc}") from None
-    try:
-        return _parse(raw, path)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ClusterError(f"topology file {path}: {exc}") from None
+    return load_checked(path, "topology file", _parse)
 
 
 def _parse(raw: dict, path: Path) -> Topology:
@@ -123,7 +111,7 @@ def _parse(raw: dict, path: Path) -> Topology:
     ports = raw["ports"]
     nodes = tuple(_parse_node(n, runtimes) for n in raw["nodes"])
     topology = Topology(
-        name=_label(raw["name"], "cluster name"),
+        name=dns_label(raw["name"], "cluster name"),
         kubernetes_version=str(raw["kubernetesVersion"]),
         service_cidr=str(ipaddress.ip_network(raw["serviceCIDR"])),
         ports=Ports(
@@ -142,7 +130,7 @@ def _parse(raw: dict, path: Path) -> Topology:
 
 
 def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:
-    name = _label(raw["name"], "node name")
+    name = dns_label(raw["name"], "node name")
     address = ipaddress.ip_address(raw["address"])
     if not address.is_loopback or str(address) == "127.0.0.1":
         raise ValueError(f"node {name}: address {address} must be a loopback address other than 127.0.0.1")
@@ -150,7 +138,7 @@ def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:
     for h in raw["handlers"]:
         if h["runtime"] not in runtimes:
             raise ValueError(f"node {name}: handler {h['name']!r} uses unknown runtime {h['runtime']!r}")
-        handlers.append(Handler(_label(h["name"], "handler"), h["runtime"], bool(h.get("default", False))))
+        handlers.append(Handler(dns_label(h["name"], "handler"), h["runtime"], bool(h.get("default", False))))
     if not handlers:
         raise ValueError(f"node {name}: needs at least one handler")
     if sum(h.default for h in handlers) > 1:
@@ -165,12 +153,6 @@ def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:
         taints=taints,
     )
 
-
-def _label(value: object, what: str) -> str:
-    text = str(value)
-    if not _DNS1123_LABEL.match(text):
-        raise ValueError(f"{what} {text!r} must be a DNS-1123 label (lower-case alphanumerics and '-')")
-    return text
 
 
 def _check_unique(topology: Topology) -> None:
