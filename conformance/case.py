@@ -338,7 +338,7 @@ class Case:
         """Add this worker's taint; the cleanup removes exactly it and keeps every other."""
         key = self._taint_key(self.settings.worker)
         taint = {"key": key, "value": value, "effect": effect}
-        self._hold_taint_lock()
+        self.exclusive("taints")
         with allure.step(f"taint node {node} {key}={value}:{effect}"):
             current = self.kube.core.read_node(node).spec.taints or []
             kept = [to_dict(self.kube, t) for t in current]
@@ -346,14 +346,16 @@ class Case:
             self.defer(lambda: self._untaint(node, key))
         return taint
 
-    def _hold_taint_lock(self) -> None:
-        """One tainting test at a time across xdist workers: each opts out of the others' taints.
+    def exclusive(self, resource: str) -> None:
+        """Hold a per-run lock until this test's cleanup: tests that share `resource` do not overlap.
 
-        The lock is released by the cleanup registered here, after the untaint that follows it.
+        Across xdist workers, for what tests cannot share safely: node taints (each test opts
+        out of the others'), node CPU and memory (free allocatable computed then consumed).
+        The lock is released by the cleanup registered here, after every later cleanup.
         """
-        path = Path(tempfile.gettempdir()) / f"rcc-{self.settings.run_id}-taint.lock"
+        path = Path(tempfile.gettempdir()) / f"rcc-{self.settings.run_id}-{resource}.lock"
         handle = path.open("w")
-        with allure.step("wait for the run's taint lock"):
+        with allure.step(f"wait for the run's {resource} lock"):
             fcntl.flock(handle, fcntl.LOCK_EX)
         self.defer(handle.close)
 

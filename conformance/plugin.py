@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import tempfile
 from pathlib import Path
 
 import allure
@@ -311,6 +312,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         sweep(kube, run_id=state.options.run_id)
         if LEASE in config.stash:
             config.stash[LEASE].release()
+        for lock in Path(tempfile.gettempdir()).glob(f"rcc-{state.options.run_id}-*.lock"):
+            lock.unlink(missing_ok=True)
     finally:
         provider = config.stash[PROVIDER]
         if provider is not None:

@@ -50,6 +50,7 @@ def test_pod_overhead_without_a_runtime_class_overhead_is_rejected(rcc, with_cla
 
 @pytest.mark.clause("RC-OVH-5")
 def test_scheduler_counts_overhead_when_fitting_a_pod_onto_a_node(rcc):
+    rcc.exclusive("node-resources")
     node = rcc.schedulable_nodes_with("runc")[0]
     with_overhead = rcc.runtime_class("runc", overhead={"cpu": "800m"})
     without_overhead = rcc.runtime_class("runc")
@@ -71,6 +72,7 @@ def test_scheduler_counts_overhead_when_fitting_a_pod_onto_a_node(rcc):
 
 @pytest.mark.clause("RC-OVH-6")
 def test_resource_quota_counts_overhead_and_rejects_a_pod_over_quota_only_by_overhead(rcc):
+    rcc.exclusive("node-resources")
     rcc.resource_quota({"requests.cpu": "1", "requests.memory": "1Gi"})
     wait_for_quota_ready(rcc)
     runtime_class = rcc.runtime_class("runc", overhead={"cpu": "500m", "memory": "64Mi"})
@@ -83,6 +85,7 @@ def test_resource_quota_counts_overhead_and_rejects_a_pod_over_quota_only_by_ove
 
 @pytest.mark.clause("RC-OVH-7")
 def test_kubelet_sizes_the_pod_cgroup_with_overhead(rcc):
+    rcc.exclusive("node-resources")
     runtime_class, on_node = rcc.runtime_class_on_nodes_with("runc", overhead={"cpu": "200m", "memory": "140Mi"})
     guaranteed = {"cpu": "100m", "memory": "100Mi"}
     pod = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, requests=guaranteed, limits=guaranteed,

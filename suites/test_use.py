@@ -2,8 +2,6 @@
 
 import pytest
 
-from conformance.waiting import WaitFailed
-
 
 @pytest.mark.clause("RC-USE-1")
 def test_pod_naming_a_runtime_class_with_a_configured_handler_runs_to_succeeded(rcc, handler):
