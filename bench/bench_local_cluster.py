@@ -43,7 +43,7 @@ def cluster_rss_bytes(root: Path) -> int:
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         parents[pid] = int(fields.get("PPid", "0").strip() or 0)
         rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024 if "VmRSS" in fields else 0
-        if str(root) in cmdline:
+        if f"{root}/" in cmdline:  # the trailing slash keeps rcc from matching rcc-upstream
             ours.add(pid)
     changed = True
     while changed:

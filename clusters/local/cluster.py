@@ -13,6 +13,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -82,6 +83,7 @@ class LocalCluster:
         self.progress = progress
         self.nodes = [self.layout.node(n.name, i) for i, n in enumerate(topology.nodes, start=1)]
         self._state = HostState()
+        self._state_lock = threading.Lock()
 
     # --- public lifecycle ---------------------------------------------------------
 
@@ -357,7 +359,8 @@ class LocalCluster:
 
     def _launch(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ProcessRecord:
         record = processes.start(name, argv, self.layout.log(name), env=env)
-        self._state.processes.append(record)
+        with self._state_lock:
+            self._state.processes.append(record)
         self._save_state()
         self.progress(f"{name}: started (pid {record.pid})")
         return record
@@ -498,10 +501,12 @@ class LocalCluster:
     # --- state file -----------------------------------------------------------------
 
     def _save_state(self) -> None:
-        self.layout.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.layout.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._state.to_json(), indent=2))
-        tmp.rename(self.layout.state_file)
+        """Atomic write; serialised because containerds are launched from worker threads."""
+        with self._state_lock:
+            self.layout.root.mkdir(parents=True, exist_ok=True)
+            tmp = self.layout.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._state.to_json(), indent=2))
+            tmp.rename(self.layout.state_file)
 
     def _load_state(self) -> HostState:
         """The state file is the truth: another cluster's `down` may have handed duties over to it."""

@@ -1,0 +1,480 @@
+"""Upstream Kubernetes' own RuntimeClass e2e tests vs this suite, on one warm local cluster.
+
+    python3 bench/compare_upstream.py [--rounds 3] [--variants | --variant NAME] [--keep-cluster]
+                                      [--no-handler-probe] [--no-warm-up] [--out DIR]
+    python3 bench/compare_upstream.py --report-only DIR      # print the tables of an earlier run again
+
+What it does (issue 6):
+1. Builds (once, cached as `kubernetes-e2e-<version>`) upstream's `e2e.test` for the
+   topology's Kubernetes version: `clusters.local.binaries.ensure_e2e_test`.
+2. Brings up the `rcc-upstream` cluster (clusters/upstream/topology.yaml: test-handler on
+   both nodes, own ports/addresses/CIDRs), timing a warm bring-up, and imports the images
+   upstream's tests use under their registry.k8s.io references (clusters/upstream/images.py).
+3. Runs, alternately, `--rounds` times: upstream's focus
+   `RuntimeClass|validates pod overhead is considered` (11 specs), this suite serially, and
+   this suite with `-n 2`; each with the cluster's peak memory sampled.
+4. With `--variants`, brings up the broken clusters of tests/test_mutants.py (one at a time,
+   same cluster name) and records which suite failed on each.
+5. Prints Markdown tables for the README. Raw data lands in `--out` (results.json, reports).
+
+Upstream tests are mapped to SPEC.md clauses in clusters/upstream/clauses.py (with the
+reasoning). This suite's clauses come from its JUnit properties and its clause matrix
+(summary.json instead, when the report work that writes it has landed).
+
+`--no-handler-probe`: upstream's `NodeSupportsPreconfiguredRuntimeClassHandler` greps
+/etc/containerd/config.toml on the node through a privileged hostexec pod; by default the
+script links that path to a node's real containerd config during upstream runs (only if the
+path is free; removed afterwards). Without it, two upstream specs skip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.bench_local_cluster import PeakSampler  # noqa: E402
+from clusters.local.binaries import ensure_binaries, ensure_e2e_test  # noqa: E402
+from clusters.local.cluster import LocalCluster  # noqa: E402
+from clusters.local.topology import Topology, load_topology  # noqa: E402
+from clusters.upstream import clauses as upstream_clauses  # noqa: E402
+from clusters.upstream import host, images, results  # noqa: E402
+from conformance.clauses import CLAUSES  # noqa: E402
+
+TOPOLOGY = ROOT / "clusters" / "upstream" / "topology.yaml"
+FOCUS = "RuntimeClass|validates pod overhead is considered"
+UPSTREAM_TIMEOUT = 45 * 60
+SUITE_TIMEOUT = 30 * 60
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A broken cluster as tests/test_mutants.py defines it, on this topology's node names."""
+
+    name: str
+    breaks: frozenset[str]
+    apiserver_args: tuple[str, ...] = ()
+    broken_handler: tuple[str, str] | None = None  # (node, handler) whose runtime binary does not exist
+
+
+VARIANTS = (
+    Variant("no-runtimeclass-admission",
+            frozenset({"RC-USE-6", "RC-SCH-1", "RC-SCH-2", "RC-SCH-3", "RC-SCH-4",
+                       "RC-OVH-1", "RC-OVH-3", "RC-OVH-4", "RC-OVH-5", "RC-OVH-6", "RC-OVH-7"}),
+            apiserver_args=("--disable-admission-plugins=RuntimeClass",)),
+    Variant("no-resourcequota-admission", frozenset({"RC-OVH-6"}),
+            apiserver_args=("--disable-admission-plugins=ResourceQuota",)),
+    # tests/test_mutants.py points the handler at /bin/false; here it names a binary that is gone.
+    Variant("crun-handler-broken-on-rcc-up-1", frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-CRI-1"}),
+            broken_handler=("rcc-up-1", "crun")),
+    Variant("authorization-always-allow", frozenset({"RC-API-5"}),
+            apiserver_args=("--authorization-mode=AlwaysAllow",)),
+)
+# The plugin writes summary.json only when asked (conformance.run asks); older checkouts lack the option.
+SUITE_WRITES_SUMMARY = "--rcc-report-dir" in (ROOT / "conformance" / "plugin.py").read_text()
+
+
+@dataclass
+class RunRecord:
+    kind: str  # upstream | suite-serial | suite-n2
+    exit_code: int
+    wall_seconds: float
+    peak_bytes: int
+    run: results.SuiteRun
+    report_dir: str
+
+    def summary(self) -> dict:
+        return {"kind": self.kind, "exit_code": self.exit_code, "wall_seconds": round(self.wall_seconds, 1),
+                "peak_mib": round(self.peak_bytes / 2**20), "run": self.run.run,
+                "passed": self.run.count("passed"), "skipped": self.run.count("skipped"),
+                "failed": self.run.count("failed"), "setup_failures": self.run.setup_failures,
+                "failed_tests": self.run.failed_tests, "covered_clauses": sorted(self.run.covered_clauses()),
+                "failed_clauses": sorted(self.run.failed_clauses()), "report_dir": self.report_dir}
+
+
+@dataclass
+class Bench:
+    out: Path
+    topology_path: Path
+    handler_probe: bool
+    e2e: Path = Path()
+    kubectl: Path = Path()
+    e2e_build_seconds: str = "?"
+    warm_up_seconds: float = 0.0
+    up_peak_bytes: int = 0
+    records: list[RunRecord] = field(default_factory=list)
+    variants: dict[str, dict[str, RunRecord]] = field(default_factory=dict)
+    probe_note: str = ""
+
+
+# --- the two suites -------------------------------------------------------------
+
+
+def upstream_command(e2e: Path, kubeconfig: Path, kubectl: Path, report_dir: Path) -> list[str]:
+    return [str(e2e), f"--kubeconfig={kubeconfig}", "--provider=skeleton", f"--ginkgo.focus={FOCUS}",
+            "--ginkgo.no-color", f"--ginkgo.junit-report={report_dir / 'junit.xml'}", f"--report-dir={report_dir}",
+            # No ServiceAccount admission wait, no log dumps (they ssh to nodes), Debian nodes.
+            "--e2e-verify-service-account=false", "--dump-logs-on-failure=false", "--disable-log-dump",
+            "--node-os-distro=debian", f"--kubectl-path={kubectl}"]
+
+
+def suite_command(topology: Path, report_dir: Path, workers: int, apiserver_args: tuple[str, ...] = ()) -> list[str]:
+    command = [sys.executable, "-m", "pytest", "suites", f"--topology={topology}", "--keep-cluster", "-q",
+               "-p", "no:cacheprovider", f"--alluredir={report_dir / 'allure-results'}",
+               f"--junitxml={report_dir / 'junit.xml'}", *(f"--rcc-apiserver-arg={a}" for a in apiserver_args)]
+    if SUITE_WRITES_SUMMARY:
+        command.append(f"--rcc-report-dir={report_dir}")
+    return command + (["-n", str(workers)] if workers > 1 else [])
+
+
+def timed(command: list[str], cluster: LocalCluster, log: Path, timeout: float,
+          env: dict[str, str] | None = None) -> tuple[int, float, int]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as sink, PeakSampler(cluster.layout.root, interval=0.5) as sampler:
+        began = time.monotonic()
+        try:
+            code = subprocess.run(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, timeout=timeout,
+                                  env=env).returncode
+        except subprocess.TimeoutExpired:
+            code = -1
+        wall = time.monotonic() - began
+    return code, wall, sampler.peak
+
+
+def run_upstream(bench: Bench, cluster: LocalCluster, report_dir: Path) -> RunRecord:
+    env = {**os.environ, "PATH": f"{bench.kubectl.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = upstream_command(bench.e2e, cluster.kubeconfig, bench.kubectl, report_dir)
+    code, wall, peak = timed(command, cluster, report_dir / "output.txt", UPSTREAM_TIMEOUT, env)
+    junit = report_dir / "junit.xml"
+    run = results.parse_ginkgo_junit(junit) if junit.exists() else results.SuiteRun(setup_failures=["no junit"])
+    return RunRecord("upstream", code, wall, peak, run, str(report_dir))
+
+
+def run_suite(bench: Bench, cluster: LocalCluster, report_dir: Path, workers: int, topology: Path,
+              apiserver_args: tuple[str, ...] = ()) -> RunRecord:
+    command = suite_command(topology, report_dir, workers, apiserver_args)
+    code, wall, peak = timed(command, cluster, report_dir / "output.txt", SUITE_TIMEOUT)
+    junit = report_dir / "junit.xml"
+    run = results.parse_pytest_junit(junit) if junit.exists() else results.SuiteRun(setup_failures=["no junit"])
+    output = (report_dir / "output.txt").read_text(errors="replace")
+    run.verdicts = results.load_summary(report_dir / "summary.json") or results.parse_clause_matrix(output)
+    kind = "suite-serial" if workers <= 1 else f"suite-n{workers}"
+    return RunRecord(kind, code, wall, peak, run, str(report_dir))
+
+
+# --- cluster ----------------------------------------------------------------------
+
+
+def bring_up(bench: Bench, topology: Topology, apiserver_args: tuple[str, ...] = (), measure: bool = False,
+             placeholder: Path | None = None) -> LocalCluster:
+    cluster = LocalCluster(topology, apiserver_extra_args=apiserver_args, progress=lambda _m: None)
+    if placeholder:
+        # The project's own check refuses a missing host runtime at `up`; the handler must point to a
+        # binary that is missing when Pods start, so a placeholder exists for `up` only.
+        placeholder.parent.mkdir(parents=True, exist_ok=True)
+        placeholder.write_text("#!/bin/sh\nexit 127\n")
+        placeholder.chmod(0o755)
+    try:
+        if measure:
+            cluster.down()
+            with PeakSampler(cluster.layout.root) as sampler:
+                began = time.monotonic()
+                cluster.up()
+                bench.warm_up_seconds = time.monotonic() - began
+                time.sleep(5)  # settle, as bench_local_cluster.py does
+            bench.up_peak_bytes = sampler.peak
+        else:
+            cluster.up()
+    finally:
+        if placeholder:
+            placeholder.unlink(missing_ok=True)
+    archives = images.build_archives(cluster.cache_dir / "images" / f"upstream-{topology.kubernetes_version}",
+                                     cluster._pause_source())
+    images.import_into_nodes(cluster, archives)
+    return cluster
+
+
+def variant_topology(variant: Variant, folder: Path) -> tuple[Path, Path | None]:
+    """The variant's topology file (same cluster name) and the placeholder binary, if any."""
+    if not variant.broken_handler:
+        return TOPOLOGY, None
+    node_name, handler = variant.broken_handler
+    raw = yaml.safe_load(TOPOLOGY.read_text())
+    placeholder = folder / f"{handler}-gone"
+    raw["runtimes"][f"{handler}-gone"] = {"binary": str(placeholder)}
+    node = next(n for n in raw["nodes"] if n["name"] == node_name)
+    next(h for h in node["handlers"] if h["name"] == handler)["runtime"] = f"{handler}-gone"
+    path = folder / "topology.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path, placeholder
+
+
+# --- report -----------------------------------------------------------------------
+
+
+def _seconds(values: list[float]) -> str:
+    if not values:
+        return "—"
+    median = statistics.median(values)
+    return f"{median:.0f} s" + (f" ({min(values):.0f}–{max(values):.0f})" if len(values) > 1 else "")
+
+
+def _counts(records: list[RunRecord]) -> str:
+    last = records[-1].run
+    text = f"{last.run} / {last.count('passed')} / {last.count('skipped')} / {last.count('failed')}"
+    outcomes = {(r.run.run, r.run.count("passed"), r.run.count("skipped"), r.run.count("failed")) for r in records}
+    return text if len(outcomes) == 1 else text + f" (varied over {len(records)} rounds)"
+
+
+def _upstream_coverage(records: list[RunRecord]) -> dict[str, str]:
+    ran = [t.name for r in records for t in r.run.tests if t.outcome in ("passed", "failed")]
+    return upstream_clauses.coverage(ran)
+
+
+def comparison_table(bench: Bench) -> list[str]:
+    kinds = {k: [r for r in bench.records if r.kind == k] for k in ("upstream", "suite-serial", "suite-n2")}
+    present = [k for k, rs in kinds.items() if rs]
+    titles = {"upstream": "upstream e2e (RuntimeClass focus)", "suite-serial": "this suite, serial",
+              "suite-n2": "this suite, `-n 2`"}
+    upstream_wall = statistics.median(r.wall_seconds for r in kinds["upstream"]) if kinds["upstream"] else 0
+    cov_up = _upstream_coverage(kinds["upstream"])
+    ours = kinds["suite-serial"] or kinds["suite-n2"]
+    cov_ours = ours[-1].run.covered_clauses() if ours else set()
+    lines = ["| | " + " | ".join(titles[k] for k in present) + " |", "|---|" + "---|" * len(present)]
+    row = {
+        "wall time, median (min–max)": lambda rs: _seconds([r.wall_seconds for r in rs]),
+        "relative to upstream": lambda rs: (f"{statistics.median(r.wall_seconds for r in rs) / upstream_wall:.1f}×"
+                                            if upstream_wall else "—"),
+        "tests run / passed / skipped / failed": _counts,
+        "SPEC.md clauses covered (of 27)": lambda rs: (
+            f"{len(cov_up)} ({sum(v == 'full' for v in cov_up.values())} fully, "
+            f"{sum(v == 'partial' for v in cov_up.values())} in part)" if rs[0].kind == "upstream"
+            else f"{len(rs[-1].run.covered_clauses())}"),
+        "clause verdicts": lambda rs: (_verdicts(rs[-1].run.verdicts) if rs[0].kind != "upstream"
+                                       else _upstream_verdicts(rs[-1].run)),
+        "cluster peak memory during the run": lambda rs: f"{max(r.peak_bytes for r in rs) / 2**20:.0f} MiB",
+    }
+    for label, fn in row.items():
+        lines.append(f"| {label} | " + " | ".join(fn(kinds[k]) for k in present) + " |")
+    only_ours = sorted(cov_ours - set(cov_up), key=list(CLAUSES).index)
+    only_up = sorted(set(cov_up) - cov_ours, key=list(CLAUSES).index)
+    lines += ["", f"Clauses only this suite covers ({len(only_ours)}): {', '.join(only_ours) or '—'}.  ",
+              f"Clauses only upstream covers ({len(only_up)}): {', '.join(only_up) or '—'}."]
+    return lines
+
+
+def _verdicts(verdicts: dict[str, str]) -> str:
+    counts = {v: list(verdicts.values()).count(v) for v in ("passed", "failed", "partial", "skipped", "untested")}
+    return ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "—"
+
+
+def _upstream_verdicts(run: results.SuiteRun) -> str:
+    failed = {c for t in run.tests if t.outcome == "failed" for c in t.clauses}
+    covered = run.covered_clauses()
+    return f"{len(covered - failed)} passed, {len(failed)} failed (no verdict of its own; via the map)"
+
+
+def clause_table(bench: Bench) -> list[str]:
+    ups = [r for r in bench.records if r.kind == "upstream"]
+    ours = [r for r in bench.records if r.kind == "suite-serial"] or [r for r in bench.records if r.kind == "suite-n2"]
+    cov_up = _upstream_coverage(ups)
+    tests_by_clause: dict[str, list[str]] = {}
+    for t in upstream_clauses.UPSTREAM_TESTS:
+        for cid in t.clauses:
+            tests_by_clause.setdefault(cid, []).append(t.short + (" (part)" if cid in t.partial else ""))
+    lines = ["| clause | upstream e2e | upstream test(s) | this suite |", "|---|---|---|---|"]
+    for cid in CLAUSES:
+        ours_verdict = ours[-1].run.verdicts.get(cid, "—") if ours else "—"
+        ours_tests = [t for t in ours[-1].run.tests if cid in t.clauses] if ours else []
+        cell = f"{ours_verdict} ({sum(t.outcome == 'passed' for t in ours_tests)}/{len(ours_tests)})" if ours else "—"
+        names = "; ".join(tests_by_clause.get(cid, [])) or "—"
+        lines.append(f"| {cid} | {cov_up.get(cid, '—')} | {names} | {cell} |")
+    return lines
+
+
+def variants_table(bench: Bench) -> list[str]:
+    lines = ["| broken variant | clauses it breaks (tests/test_mutants.py) | upstream e2e: failed specs "
+             "| this suite: failed clauses | detected by |", "|---|---|---|---|---|"]
+    for variant in VARIANTS:
+        recs = bench.variants.get(variant.name)
+        if not recs:
+            continue
+        up, ours = recs["upstream"], recs["suite"]
+        up_failed = [upstream_clauses.short_name(t.name) for t in up.run.tests if t.outcome == "failed"]
+        up_detected = up.exit_code != 0 or bool(up_failed) or bool(up.run.setup_failures)
+        ours_failed = sorted(ours.run.failed_clauses(), key=list(CLAUSES).index)
+        ours_detected = ours.exit_code != 0
+        who = " and ".join(n for n, d in (("upstream", up_detected), ("this suite", ours_detected)) if d) or "neither"
+        up_cell = f"{len(up_failed)} of {up.run.run} in {up.wall_seconds:.0f} s" + \
+            (": " + "; ".join(up_failed) if up_failed else "")
+        exact = "= the expected set" if set(ours_failed) == set(variant.breaks) else "≠ the expected set"
+        ours_cell = (f"{len(ours_failed)} ({ours.run.count('failed')} of {ours.run.run} tests) in "
+                     f"{ours.wall_seconds:.0f} s, {exact}")
+        lines.append(f"| {variant.name} | {', '.join(sorted(variant.breaks, key=list(CLAUSES).index))} | {up_cell} "
+                     f"| {ours_cell} | {who} |")
+    return lines
+
+
+def _bring_up_note(bench: Bench) -> str:
+    if not bench.warm_up_seconds:
+        return "Warm bring-up: not measured (--no-warm-up)."
+    return (f"Warm bring-up to all nodes Ready: {bench.warm_up_seconds:.1f} s; cluster peak memory at bring-up "
+            f"{bench.up_peak_bytes / 2**20:.0f} MiB.")
+
+
+def _short(name: str) -> str:
+    return name.replace("[sig-node] RuntimeClass ", "").replace("[sig-scheduling] SchedulerPredicates ", "")[:90]
+
+
+def print_report(bench: Bench, rounds: int, topology: Topology) -> None:
+    ups = [r for r in bench.records if r.kind == "upstream"]
+    print("\n## Upstream RuntimeClass e2e vs this suite\n")
+    print(f"Cluster `{topology.name}` ({len(topology.nodes)} nodes, Kubernetes {topology.kubernetes_version}, "
+          f"{os.cpu_count()} cores), {rounds} alternating round(s), same warm cluster for all runs. "
+          f"Upstream focus: `--ginkgo.focus='{FOCUS}'`. "
+          f"`e2e.test` build: {bench.e2e_build_seconds} s (once, cached). {_bring_up_note(bench)} "
+          f"Handler probe: {bench.probe_note}.\n")
+    for line in comparison_table(bench):
+        print(line)
+    print("\n### Per clause (upstream: which tests, full or partial; this suite: verdict, tests passed/run)\n")
+    for line in clause_table(bench):
+        print(line)
+    if bench.variants:
+        print("\n### Broken clusters (tests/test_mutants.py's variants): who notices\n")
+        for line in variants_table(bench):
+            print(line)
+    for title, records in (("Upstream specs", ups), ("This suite's tests", [r for r in bench.records
+                                                                          if r.kind != "upstream"])):
+        skipped = {t.name: t.message for r in records for t in r.run.tests if t.outcome == "skipped"}
+        failed = {t.name: t.message for r in records for t in r.run.tests if t.outcome == "failed"}
+        if skipped or failed:
+            print(f"\n{title} that did not pass (any round):")
+            for name, why in {**skipped, **failed}.items():
+                print(f"- {'FAILED' if name in failed else 'skipped'}: {_short(name)} — {why[:200]}")
+
+
+# --- main -------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", action="store_true", help="also run both suites on the broken variants")
+    parser.add_argument("--variant", action="append", default=[], choices=[v.name for v in VARIANTS],
+                        help="only this variant (repeatable; implies --variants)")
+    parser.add_argument("--keep-cluster", action="store_true", help="leave the rcc-upstream cluster running")
+    parser.add_argument("--no-handler-probe", action="store_true",
+                        help="do not link /etc/containerd/config.toml for upstream's handler probe")
+    parser.add_argument("--no-warm-up", action="store_true", help="reuse a running cluster instead of timing down+up")
+    parser.add_argument("--out", type=Path, default=None, help="folder for reports and results.json")
+    parser.add_argument("--report-only", type=Path, metavar="DIR",
+                        help="print the tables again from an earlier run's folder; touches no cluster")
+    args = parser.parse_args()
+    if args.report_only:
+        bench, rounds = load_bench(args.report_only)
+        print_report(bench, rounds, load_topology(TOPOLOGY))
+        return
+    out = args.out or Path(tempfile.mkdtemp(prefix="rcc-compare-upstream-"))
+    out.mkdir(parents=True, exist_ok=True)
+    topology = load_topology(TOPOLOGY)
+    bench = Bench(out=out, topology_path=TOPOLOGY, handler_probe=not args.no_handler_probe)
+
+    def say(message: str) -> None:
+        print(f"[compare] {message}", flush=True)
+
+    say(f"reports in {out}; load average {os.getloadavg()[0]:.1f}")
+    bench.e2e = ensure_e2e_test(topology.kubernetes_version, progress=say)
+    seconds_file = bench.e2e.parent / ".build-seconds"
+    bench.e2e_build_seconds = seconds_file.read_text().strip() if seconds_file.exists() else "?"
+    binaries = ensure_binaries(topology.kubernetes_version,
+                               {r.binary for r in topology.runtimes.values() if r.from_host}, progress=lambda _m: None)
+    bench.kubectl = binaries["kubectl"]
+    cluster = bring_up(bench, topology, measure=not args.no_warm_up)
+    say(f"cluster {topology.name} up (warm bring-up {bench.warm_up_seconds:.1f} s); upstream images imported")
+    try:
+        for n in range(1, args.rounds + 1):
+            with host.handler_probe_config(cluster, enabled=bench.handler_probe) as note:
+                bench.probe_note = note
+                record = run_upstream(bench, cluster, out / f"round{n}" / "upstream")
+            bench.records.append(record)
+            say(f"round {n}: upstream {record.wall_seconds:.0f} s, {_one_line(record)}")
+            for workers in (1, 2):
+                record = run_suite(bench, cluster, out / f"round{n}" / f"suite-n{workers}", workers, TOPOLOGY)
+                bench.records.append(record)
+                say(f"round {n}: this suite (-n {workers}) {record.wall_seconds:.0f} s, {_one_line(record)}")
+        if args.variants or args.variant:
+            for variant in (v for v in VARIANTS if not args.variant or v.name in args.variant):
+                folder = out / "variants" / variant.name
+                topo_path, placeholder = variant_topology(variant, folder)
+                say(f"variant {variant.name}: bringing up")
+                cluster = bring_up(bench, load_topology(topo_path), variant.apiserver_args, placeholder=placeholder)
+                with host.handler_probe_config(cluster, enabled=bench.handler_probe):
+                    up = run_upstream(bench, cluster, folder / "upstream")
+                say(f"variant {variant.name}: upstream {up.wall_seconds:.0f} s, {_one_line(up)}")
+                ours = run_suite(bench, cluster, folder / "suite", 2, topo_path, variant.apiserver_args)
+                say(f"variant {variant.name}: this suite {ours.wall_seconds:.0f} s, {_one_line(ours)}")
+                bench.variants[variant.name] = {"upstream": up, "suite": ours}
+            if args.keep_cluster:
+                cluster = bring_up(bench, topology)  # leave the unbroken cluster behind
+    finally:
+        dump = {"e2e_build_seconds": bench.e2e_build_seconds, "warm_up_seconds": bench.warm_up_seconds,
+                "up_peak_mib": round(bench.up_peak_bytes / 2**20), "rounds": args.rounds,
+                "probe_note": bench.probe_note, "records": [r.summary() for r in bench.records],
+                "variants": {k: {s: r.summary() for s, r in v.items()} for k, v in bench.variants.items()}}
+        (out / "results.json").write_text(json.dumps(dump, indent=2))
+        if not args.keep_cluster:
+            cluster.down()
+            say(f"cluster {topology.name} down")
+    print_report(bench, args.rounds, topology)
+
+
+def load_bench(folder: Path) -> tuple[Bench, int]:
+    """An earlier run, from its results.json and the JUnit files and outputs it points to."""
+    raw = json.loads((folder / "results.json").read_text())
+
+    def record(summary: dict) -> RunRecord:
+        report_dir = Path(summary["report_dir"])
+        junit, output = report_dir / "junit.xml", report_dir / "output.txt"
+        if summary["kind"] == "upstream":
+            run = results.parse_ginkgo_junit(junit) if junit.exists() else results.SuiteRun()
+        else:
+            run = results.parse_pytest_junit(junit) if junit.exists() else results.SuiteRun()
+            run.verdicts = results.load_summary(report_dir / "summary.json") or \
+                results.parse_clause_matrix(output.read_text(errors="replace") if output.exists() else "")
+        return RunRecord(summary["kind"], summary["exit_code"], summary["wall_seconds"],
+                         summary["peak_mib"] * 2**20, run, str(report_dir))
+
+    bench = Bench(out=folder, topology_path=TOPOLOGY, handler_probe=True,
+                  e2e_build_seconds=raw["e2e_build_seconds"], warm_up_seconds=raw["warm_up_seconds"],
+                  up_peak_bytes=raw["up_peak_mib"] * 2**20, probe_note=raw.get("probe_note", "?"))
+    bench.records = [record(r) for r in raw["records"]]
+    bench.variants = {name: {k: record(r) for k, r in recs.items()} for name, recs in raw["variants"].items()}
+    rounds = raw.get("rounds") or sum(r.kind == "upstream" for r in bench.records)
+    return bench, rounds
+
+
+def _one_line(record: RunRecord) -> str:
+    run = record.run
+    text = (f"exit {record.exit_code}: {run.run} run, {run.count('passed')} passed, {run.count('skipped')} skipped, "
+            f"{run.count('failed')} failed")
+    if run.setup_failures:
+        text += f"; suite-level failures: {run.setup_failures[:2]}"
+    return text
+
+
+if __name__ == "__main__":
+    main()
