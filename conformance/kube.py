@@ -91,11 +91,11 @@ def rejection(call: Callable[[], Any]) -> Rejection | None:
     try:
         call()
     except ApiException as exc:
-        return _as_rejection(exc)
+        return as_rejection(exc)
     return None
 
 
-def _as_rejection(exc: ApiException) -> Rejection:
+def as_rejection(exc: ApiException) -> Rejection:
     try:
         body = json.loads(exc.body or "{}")
     except ValueError:

@@ -35,16 +35,26 @@ class RunLease:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew_loop, name="rcc-lease", daemon=True)
 
-    def acquire(self) -> "RunLease":
+    def acquire(self) -> "RunLease | None":
+        """Create and start renewing the Lease; None if this identity may not (it then creates nothing
+        a later run could mistake for leftovers: the suite's objects need more than Lease rights)."""
         now = _now()
+        try:
+            self._create(now)
+        except ApiException as exc:
+            if exc.status == 403:
+                return None
+            raise
+        self._thread.start()
+        return self
+
+    def _create(self, now: str) -> None:
         self.api.create_namespaced_lease(LEASE_NAMESPACE, {
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": lease_name(self.run_id), "labels": manifests.run_labels(self.run_id)},
             "spec": {"holderIdentity": self.run_id, "leaseDurationSeconds": LEASE_SECONDS,
                      "acquireTime": now, "renewTime": now},
         })
-        self._thread.start()
-        return self
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(RENEW_EVERY):

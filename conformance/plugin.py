@@ -15,16 +15,17 @@ from pathlib import Path
 
 import allure
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from clusters.local.errors import ClusterError
 from conformance import matrix
 from conformance.case import DEFAULT_TIMEOUTS, Case, RunSettings
 from conformance.clauses import CLAUSES, FAMILIES
-from conformance.kube import ConnectionProblem
+from conformance.kube import ConnectionProblem, as_rejection
+from conformance.liveness import RunLease
 from conformance.preflight import Facts, capability_table
 from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
                                  make_provider, new_run_id, probe_run)
-from conformance.liveness import RunLease
 from conformance.sweep import sweep, sweep_dead_runs
 
 STATE = pytest.StashKey[RunState]()
@@ -123,6 +124,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             state, provider, kube = _bring_up(config, options)
     except (ClusterError, ConnectionProblem) as err:
         pytest.exit(f"runtimeclass-conformance: {err}", returncode=3)
+    except ApiException as exc:
+        refused = as_rejection(exc)
+        pytest.exit(f"runtimeclass-conformance: the API server refused a start-up request: {refused.status} "
+                    f"{refused.reason}: {refused.message[:200]}; check the identity's permissions "
+                    f"(clusters/existing/rbac.yaml)", returncode=3)
     config.stash[STATE] = state
     config.stash[PROVIDER] = provider
     config.stash[KUBE] = kube
@@ -154,7 +160,9 @@ def _bring_up(config: pytest.Config, options: RunOptions):
     leftovers = sweep_dead_runs(kube)
     if leftovers:
         progress(f"swept leftovers of runs that are no longer alive: {leftovers}")
-    config.stash[LEASE] = RunLease(kube, options.run_id).acquire()
+    lease = RunLease(kube, options.run_id).acquire()
+    if lease is not None:
+        config.stash[LEASE] = lease
     facts = probe_run(kube, options, provider)
     declared = getattr(provider, "declared_handlers", [])
     return RunState(options, kubeconfig, facts, declared), provider, kube

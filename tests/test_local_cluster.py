@@ -29,11 +29,14 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="missing capability ro
 def host_snapshot(cluster: LocalCluster) -> dict:
     """What a cluster can leave behind on the host."""
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+    root = f"{cluster.layout.root}/"  # the slash keeps another cluster (rcc-upstream) out
+    bridges = {node.bridge for node in cluster.nodes}
     return {
-        "processes": sorted(p for p in processes if str(cluster.layout.root) in p),
-        "mounts": host.mounts_under(cluster.layout.root.parent),
-        "links": sorted(n.name for n in Path("/sys/class/net").iterdir() if n.name.startswith("rcc-")),
-        "cgroups": sorted(str(p) for c in host.v1_controllers() for p in c.glob("rcc-*")),
+        "processes": sorted(p for p in processes if root in p),
+        "mounts": host.mounts_under(cluster.layout.root),
+        "links": sorted(n.name for n in Path("/sys/class/net").iterdir() if n.name in bridges),
+        "cgroups": sorted(str(c / node.cgroup_root.lstrip("/")) for c in host.v1_controllers() for node in cluster.nodes
+                          if (c / node.cgroup_root.lstrip("/")).exists()),
         "iptables": sorted(host.iptables_chains()),
         "state": cluster.layout.root.exists(),
         "run_containerd": Path("/run/containerd").exists(),

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,3 +209,46 @@ def _pin_kubernetes_staging(component: GoComponent, workdir: Path, run: Callable
     ]
     with (workdir / "go.mod").open("a") as gomod:
         gomod.write("\n" + "\n".join(pins) + "\n")
+
+
+def ensure_e2e_test(kubernetes_version: str, cache_dir: Path | None = None, progress: Progress = print) -> Path:
+    """Upstream's e2e test binary (`go test -c k8s.io/kubernetes/test/e2e`), cached as kubernetes-e2e-<version>.
+
+    Not part of the cluster: `bench/compare_upstream.py` runs it against one. The build
+    takes long (one big test binary); its seconds are kept in `.build-seconds` beside it.
+    """
+    cache_dir = cache_dir or default_cache_dir()
+    base = kubernetes_component(kubernetes_version)
+    component = GoComponent(name="kubernetes-e2e", module=base.module, version=kubernetes_version,
+                            commands={"e2e.test": "k8s.io/kubernetes/test/e2e"}, ldflags=base.ldflags,
+                            pins_kubernetes_staging=True)
+    out = cache_dir / "bin" / component.key
+    if (out / ".complete").exists():
+        progress(f"binaries: {component.key} cached in {out}")
+        return out / "e2e.test"
+    if not shutil.which("go"):
+        raise ClusterError(f"{component.key} is not cached and `go` is not installed")
+    progress(f"binaries: building {component.key} with go test -c (cold build, tens of minutes)")
+    started = time.monotonic()
+    workdir = cache_dir / "build" / component.key
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
+    run = _runner(component, workdir, env)
+    run("go", "mod", "init", f"rcc.build/{component.name}")
+    _pin_kubernetes_staging(component, workdir, run)
+    run("go", "get", f"{component.module}@{component.version}")
+    tmp_out = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    tmp_out.mkdir(parents=True)
+    # -vet=off: vet checks the test sources, which a binary build does not need.
+    run("go", "test", "-c", "-vet=off", "-trimpath", "-ldflags", component.ldflags,
+        "-o", str(tmp_out / "e2e.test"), component.commands["e2e.test"])
+    seconds = time.monotonic() - started
+    (tmp_out / ".build-seconds").write_text(f"{seconds:.0f}\n")
+    (tmp_out / ".complete").write_text(component.version + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp_out.rename(out)
+    shutil.rmtree(workdir, ignore_errors=True)
+    progress(f"binaries: built {component.key} into {out} in {seconds:.0f} s")
+    return out / "e2e.test"
