@@ -40,7 +40,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -49,6 +48,7 @@ if str(ROOT) not in sys.path:
 from bench.bench_local_cluster import PeakSampler  # noqa: E402
 from clusters.local.binaries import ensure_binaries, ensure_e2e_test  # noqa: E402
 from clusters.local.cluster import LocalCluster  # noqa: E402
+from clusters.local.variants import BROKEN_VARIANTS
 from clusters.local.topology import Topology, load_topology  # noqa: E402
 from clusters.upstream import clauses as upstream_clauses  # noqa: E402
 from clusters.upstream import host, images, results  # noqa: E402
@@ -60,29 +60,6 @@ UPSTREAM_TIMEOUT = 45 * 60
 SUITE_TIMEOUT = 30 * 60
 
 
-@dataclass(frozen=True)
-class Variant:
-    """A broken cluster as tests/test_mutants.py defines it, on this topology's node names."""
-
-    name: str
-    breaks: frozenset[str]
-    apiserver_args: tuple[str, ...] = ()
-    broken_handler: tuple[str, str] | None = None  # (node, handler) whose runtime binary does not exist
-
-
-VARIANTS = (
-    Variant("no-runtimeclass-admission",
-            frozenset({"RC-USE-6", "RC-SCH-1", "RC-SCH-2", "RC-SCH-3", "RC-SCH-4",
-                       "RC-OVH-1", "RC-OVH-3", "RC-OVH-4", "RC-OVH-5", "RC-OVH-6", "RC-OVH-7"}),
-            apiserver_args=("--disable-admission-plugins=RuntimeClass",)),
-    Variant("no-resourcequota-admission", frozenset({"RC-OVH-6"}),
-            apiserver_args=("--disable-admission-plugins=ResourceQuota",)),
-    # tests/test_mutants.py points the handler at /bin/false; here it names a binary that is gone.
-    Variant("crun-handler-broken-on-rcc-up-1", frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-CRI-1"}),
-            broken_handler=("rcc-up-1", "crun")),
-    Variant("authorization-always-allow", frozenset({"RC-API-5"}),
-            apiserver_args=("--authorization-mode=AlwaysAllow",)),
-)
 # The plugin writes summary.json only when asked (conformance.run asks); older checkouts lack the option.
 SUITE_WRITES_SUMMARY = "--rcc-report-dir" in (ROOT / "conformance" / "plugin.py").read_text()
 
@@ -178,49 +155,23 @@ def run_suite(bench: Bench, cluster: LocalCluster, report_dir: Path, workers: in
 # --- cluster ----------------------------------------------------------------------
 
 
-def bring_up(bench: Bench, topology: Topology, apiserver_args: tuple[str, ...] = (), measure: bool = False,
-             placeholder: Path | None = None) -> LocalCluster:
+def bring_up(bench: Bench, topology: Topology, apiserver_args: tuple[str, ...] = (),
+             measure: bool = False) -> LocalCluster:
     cluster = LocalCluster(topology, apiserver_extra_args=apiserver_args, progress=lambda _m: None)
-    if placeholder:
-        # The project's own check refuses a missing host runtime at `up`; the handler must point to a
-        # binary that is missing when Pods start, so a placeholder exists for `up` only.
-        placeholder.parent.mkdir(parents=True, exist_ok=True)
-        placeholder.write_text("#!/bin/sh\nexit 127\n")
-        placeholder.chmod(0o755)
-    try:
-        if measure:
-            cluster.down()
-            with PeakSampler(cluster.layout.root) as sampler:
-                began = time.monotonic()
-                cluster.up()
-                bench.warm_up_seconds = time.monotonic() - began
-                time.sleep(5)  # settle, as bench_local_cluster.py does
-            bench.up_peak_bytes = sampler.peak
-        else:
+    if measure:
+        cluster.down()
+        with PeakSampler(cluster.layout.root) as sampler:
+            began = time.monotonic()
             cluster.up()
-    finally:
-        if placeholder:
-            placeholder.unlink(missing_ok=True)
+            bench.warm_up_seconds = time.monotonic() - began
+            time.sleep(5)  # settle, as bench_local_cluster.py does
+        bench.up_peak_bytes = sampler.peak
+    else:
+        cluster.up()
     archives = images.build_archives(cluster.cache_dir / "images" / f"upstream-{topology.kubernetes_version}",
                                      cluster._pause_source())
     images.import_into_nodes(cluster, archives)
     return cluster
-
-
-def variant_topology(variant: Variant, folder: Path) -> tuple[Path, Path | None]:
-    """The variant's topology file (same cluster name) and the placeholder binary, if any."""
-    if not variant.broken_handler:
-        return TOPOLOGY, None
-    node_name, handler = variant.broken_handler
-    raw = yaml.safe_load(TOPOLOGY.read_text())
-    placeholder = folder / f"{handler}-gone"
-    raw["runtimes"][f"{handler}-gone"] = {"binary": str(placeholder)}
-    node = next(n for n in raw["nodes"] if n["name"] == node_name)
-    next(h for h in node["handlers"] if h["name"] == handler)["runtime"] = f"{handler}-gone"
-    path = folder / "topology.yaml"
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path, placeholder
 
 
 # --- report -----------------------------------------------------------------------
@@ -309,7 +260,7 @@ def clause_table(bench: Bench) -> list[str]:
 def variants_table(bench: Bench) -> list[str]:
     lines = ["| broken variant | clauses it breaks (tests/test_mutants.py) | upstream e2e: failed specs "
              "| this suite: failed clauses | detected by |", "|---|---|---|---|---|"]
-    for variant in VARIANTS:
+    for variant in BROKEN_VARIANTS:
         recs = bench.variants.get(variant.name)
         if not recs:
             continue
@@ -374,7 +325,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", action="store_true", help="also run both suites on the broken variants")
-    parser.add_argument("--variant", action="append", default=[], choices=[v.name for v in VARIANTS],
+    parser.add_argument("--variant", action="append", default=[], choices=[v.name for v in BROKEN_VARIANTS],
                         help="only this variant (repeatable; implies --variants)")
     parser.add_argument("--keep-cluster", action="store_true", help="leave the rcc-upstream cluster running")
     parser.add_argument("--no-handler-probe", action="store_true",
@@ -417,11 +368,11 @@ def main() -> None:
                 bench.records.append(record)
                 say(f"round {n}: this suite (-n {workers}) {record.wall_seconds:.0f} s, {_one_line(record)}")
         if args.variants or args.variant:
-            for variant in (v for v in VARIANTS if not args.variant or v.name in args.variant):
+            for variant in (v for v in BROKEN_VARIANTS if not args.variant or v.name in args.variant):
                 folder = out / "variants" / variant.name
-                topo_path, placeholder = variant_topology(variant, folder)
+                topo_path = variant.topology_file(TOPOLOGY, folder)
                 say(f"variant {variant.name}: bringing up")
-                cluster = bring_up(bench, load_topology(topo_path), variant.apiserver_args, placeholder=placeholder)
+                cluster = bring_up(bench, load_topology(topo_path), variant.apiserver_args)
                 with host.handler_probe_config(cluster, enabled=bench.handler_probe):
                     up = run_upstream(bench, cluster, folder / "upstream")
                 say(f"variant {variant.name}: upstream {up.wall_seconds:.0f} s, {_one_line(up)}")

@@ -12,56 +12,17 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
-
 from clusters.local.topology import DEFAULT_TOPOLOGY
+from clusters.local.variants import BROKEN_VARIANTS
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="missing capability root: the local cluster needs root")
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_CLAUSES = {f"RC-{family}-{n}" for family, count in (("API", 5), ("USE", 7), ("CRI", 2), ("SCH", 6), ("OVH", 7))
                for n in range(1, count + 1)}
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    breaks: frozenset[str]
-    apiserver_args: tuple[str, ...] = ()
-    topology_change: dict = field(default_factory=dict)
-
-
-VARIANTS = [
-    Variant("no-runtimeclass-admission",
-            frozenset({"RC-USE-6", "RC-SCH-1", "RC-SCH-2", "RC-SCH-3", "RC-SCH-4",
-                       "RC-OVH-1", "RC-OVH-3", "RC-OVH-4", "RC-OVH-5", "RC-OVH-6", "RC-OVH-7"}),
-            apiserver_args=("--disable-admission-plugins=RuntimeClass",)),
-    Variant("no-resourcequota-admission", frozenset({"RC-OVH-6"}),
-            apiserver_args=("--disable-admission-plugins=ResourceQuota",)),
-    Variant("crun-handler-broken-on-worker-1", frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-CRI-1"}),
-            topology_change={"runtimes": {"crun-gone": {"binary": "/bin/false"}},
-                             "node_handler": ("rcc-worker-1", "crun", "crun-gone")}),
-    # A RoleBinding cannot grant a cluster-scoped resource, so RBAC alone keeps RC-API-5; an
-    # authorizer that allows everything is what breaks it.
-    Variant("authorization-always-allow", frozenset({"RC-API-5"}),
-            apiserver_args=("--authorization-mode=AlwaysAllow",)),
-]
-
-
-def variant_topology(tmp_path: Path, change: dict) -> Path:
-    raw = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
-    raw["runtimes"].update(change.get("runtimes", {}))
-    if "node_handler" in change:
-        node_name, handler, runtime = change["node_handler"]
-        node = next(n for n in raw["nodes"] if n["name"] == node_name)
-        next(h for h in node["handlers"] if h["name"] == handler)["runtime"] = runtime
-    path = tmp_path / "topology.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def run_suite(tmp_path: Path, *args: str) -> tuple[int, dict[str, str], str]:
@@ -91,11 +52,10 @@ def test_suite_passes_every_clause_on_the_conformant_local_cluster(tmp_path, wor
     assert {cid for cid, v in verdicts.items() if v != "passed"} == set(), output[-3000:]
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+@pytest.mark.parametrize("variant", BROKEN_VARIANTS, ids=[v.name for v in BROKEN_VARIANTS])
 def test_suite_fails_exactly_the_clauses_a_broken_cluster_breaks(tmp_path, variant):
-    args = ["-n", "2", *(f"--rcc-apiserver-arg={a}" for a in variant.apiserver_args)]
-    if variant.topology_change:
-        args.append(f"--topology={variant_topology(tmp_path, variant.topology_change)}")
+    args = ["-n", "2", *(f"--rcc-apiserver-arg={a}" for a in variant.apiserver_args),
+            f"--topology={variant.topology_file(DEFAULT_TOPOLOGY, tmp_path / 'topology')}"]
     code, verdicts, output = run_suite(tmp_path, *args)
     assert code != 0, "the suite passed on a broken cluster"
     assert failed(verdicts) == set(variant.breaks), output[-3000:]

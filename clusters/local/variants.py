@@ -1,0 +1,54 @@
+"""Broken variants of a local cluster, as data: what each breaks and which clauses must fail.
+
+Used by the project's own tests (tests/test_mutants.py) and by the side-by-side
+benchmark (bench/compare_upstream.py), so both break a cluster the same way and
+expect the same clauses to fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+# A runtime binary that exists (so `up` accepts it) but cannot start any container.
+BROKEN_RUNTIME = "/bin/false"
+
+
+@dataclass(frozen=True)
+class BrokenVariant:
+    name: str
+    breaks: frozenset[str]
+    apiserver_args: tuple[str, ...] = ()
+    broken_handler: str | None = None  # on the first node that has it, this handler cannot run
+
+    def topology_file(self, base: Path, folder: Path) -> Path:
+        """The topology to start: `base` itself, or a copy whose broken handler runs BROKEN_RUNTIME."""
+        if not self.broken_handler:
+            return base
+        raw = yaml.safe_load(base.read_text())
+        raw["runtimes"]["broken"] = {"binary": BROKEN_RUNTIME}
+        node = next(n for n in raw["nodes"] if any(h["name"] == self.broken_handler for h in n["handlers"]))
+        next(h for h in node["handlers"] if h["name"] == self.broken_handler)["runtime"] = "broken"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "topology.yaml"
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        return path
+
+
+BROKEN_VARIANTS = (
+    BrokenVariant("no-runtimeclass-admission",
+                  frozenset({"RC-USE-6", "RC-SCH-1", "RC-SCH-2", "RC-SCH-3", "RC-SCH-4",
+                             "RC-OVH-1", "RC-OVH-3", "RC-OVH-4", "RC-OVH-5", "RC-OVH-6", "RC-OVH-7"}),
+                  apiserver_args=("--disable-admission-plugins=RuntimeClass",)),
+    BrokenVariant("no-resourcequota-admission", frozenset({"RC-OVH-6"}),
+                  apiserver_args=("--disable-admission-plugins=ResourceQuota",)),
+    # The node still reports crun (containerd lists it); only running a Pod shows it is broken.
+    BrokenVariant("crun-broken-on-one-node", frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-CRI-1"}),
+                  broken_handler="crun"),
+    # A RoleBinding cannot grant a cluster-scoped resource, so RBAC alone keeps RC-API-5; an
+    # authorizer that allows everything is what breaks it.
+    BrokenVariant("authorization-always-allow", frozenset({"RC-API-5"}),
+                  apiserver_args=("--authorization-mode=AlwaysAllow",)),
+)
