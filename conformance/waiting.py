@@ -36,9 +36,10 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
         return probe()
 
     try:
-        # Transient errors of a probe (a dropped connection) are retried; a WaitFailed is not.
+        # Transient errors of a probe (a dropped connection) are retried; a WaitFailed is not, and
+        # neither is Ctrl-C or SIGTERM (KeyboardInterrupt), which tenacity would otherwise capture.
         keep_trying = retry_if_result(lambda value: value is None) | retry_if_exception(
-            lambda exc: not isinstance(exc, AssertionError))
+            lambda exc: isinstance(exc, Exception) and not isinstance(exc, AssertionError))
         for retry in Retrying(stop=stop_before_delay(timeout), wait=wait_fixed(interval), retry=keep_trying,
                               reraise=True):
             with retry:
