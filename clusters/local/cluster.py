@@ -504,9 +504,21 @@ class LocalCluster:
         """Atomic write; serialised because containerds are launched from worker threads."""
         with self._state_lock:
             self.layout.root.mkdir(parents=True, exist_ok=True)
+            self._keep_inherited_duties()
             tmp = self.layout.state_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(self._state.to_json(), indent=2))
             tmp.rename(self.layout.state_file)
+
+    def _keep_inherited_duties(self) -> None:
+        """A cluster that went down while this one was starting may have handed its host-wide undo
+        duties over through the state file; writing the in-memory state must not drop them."""
+        try:
+            raw = json.loads(self.layout.state_file.read_text())
+        except (OSError, ValueError):
+            return
+        for duty in ("mounted_hugetlb", "created_run_containerd", "created_var_lib_kubelet"):
+            if raw.get(duty):
+                setattr(self._state, duty, True)
 
     def _load_state(self) -> HostState:
         """The state file is the truth: another cluster's `down` may have handed duties over to it."""
