@@ -204,16 +204,15 @@ class Case:
         return next((e for e in self.pod_events(name) if e.reason == reason), None)
 
     def wait_succeeded(self, pod: V1Pod) -> V1Pod:
-        name = pod.metadata.name
-        with allure.step(f"Pod {name} runs to Succeeded"):
-            return wait_for(f"Pod {name} reaches Succeeded", lambda: self._phase_is(name, "Succeeded"),
-                            timeout=self.settings.timeouts["pod-start"], failure=lambda: self._why_not_running(name),
-                            describe=lambda: self._describe(name))
+        return self._wait_phase(pod, "Succeeded")
 
     def wait_running(self, pod: V1Pod) -> V1Pod:
+        return self._wait_phase(pod, "Running")
+
+    def _wait_phase(self, pod: V1Pod, phase: str) -> V1Pod:
         name = pod.metadata.name
-        with allure.step(f"Pod {name} is Running"):
-            return wait_for(f"Pod {name} reaches Running", lambda: self._phase_is(name, "Running"),
+        with allure.step(f"Pod {name} reaches {phase}"):
+            return wait_for(f"Pod {name} reaches {phase}", lambda: self._phase_is(name, phase),
                             timeout=self.settings.timeouts["pod-start"], failure=lambda: self._why_not_running(name),
                             describe=lambda: self._describe(name))
 

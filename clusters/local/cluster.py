@@ -192,7 +192,7 @@ class LocalCluster:
             return False  # same name, other shape: a variant must not reuse the default cluster
         try:
             self._api_get("/readyz")
-            return self._ready_nodes() == {n.name for n in self.topology.nodes}
+            return self._node_states()[1] == {n.name for n in self.topology.nodes}
         except (OSError, ValueError):
             return False
 
@@ -339,19 +339,18 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
-            registered = self._registered_nodes()
+            registered, ready = self._node_states()
             for name in (registered & wanted) - patched:
                 spec = self.topology.node(name)
                 self._api_patch(f"/api/v1/nodes/{name}/status", {"status": {"addresses": [
                     {"type": "InternalIP", "address": spec.address}, {"type": "Hostname", "address": name}]}})
                 patched.add(name)
                 self.progress(f"node {name}: registered, address {spec.address}")
-            ready = self._ready_nodes()
             if ready >= wanted and patched >= wanted and self._default_service_account_exists():
                 self._save_state()
                 return
             time.sleep(0.5)
-        missing = sorted(wanted - self._ready_nodes())
+        missing = sorted(wanted - self._node_states()[1])
         logs = ", ".join(str(self.layout.log(f"kubelet-{n}")) for n in missing)
         raise ClusterError(f"nodes {', '.join(missing)} did not become Ready within {timeout:.0f}s; see {logs}")
 
@@ -483,20 +482,17 @@ class LocalCluster:
         except OSError:
             return False
 
-    def _registered_nodes(self) -> set[str]:
-        try:
-            return {n["metadata"]["name"] for n in self._api_get("/api/v1/nodes")["items"]}
-        except OSError:
-            return set()
-
-    def _ready_nodes(self) -> set[str]:
+    def _node_states(self) -> tuple[set[str], set[str]]:
+        """Registered nodes, and those Ready with an address, from one list call."""
         try:
             items = self._api_get("/api/v1/nodes")["items"]
         except OSError:
-            return set()
-        return {n["metadata"]["name"] for n in items
-                if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
-                and n["status"].get("addresses")}
+            return set(), set()
+        registered = {n["metadata"]["name"] for n in items}
+        ready = {n["metadata"]["name"] for n in items
+                 if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+                 and n["status"].get("addresses")}
+        return registered, ready
 
     # --- state file -----------------------------------------------------------------
 
