@@ -24,6 +24,14 @@ class Taint:
     effect: str
 
 
+# The OCI runtimes a topology can name (`type:`), and the isolation each is meant to give
+# (SPEC RC-USE-8): the class a handler of that runtime must show, unless the file says otherwise.
+RUNTIME_TYPES = {"runc": "shared-kernel", "crun": "shared-kernel", "runsc": "user-space-kernel"}
+ISOLATION_CLASSES = ("shared-kernel", "user-space-kernel", "vm")
+# The CRI implementations a node can run (`cri:`).
+CRI_KINDS = ("containerd", "crio")
+
+
 @dataclass(frozen=True)
 class Runtime:
     """A real OCI runtime binary a handler runs with.
@@ -31,11 +39,15 @@ class Runtime:
     `binary` is either an absolute host path or the name of a binary the project builds
     (e.g. `runc`). `oci_version` pins the bundle's ociVersion for a runtime older than
     the runtime-spec containerd writes (Debian bookworm's crun 1.8 accepts 1.0.x only).
+    `type` says which runtime it is (runc, crun, runsc: how a CRI must be told to call it),
+    `isolation` the class its Pods must show (RC-USE-8): the declaration the suite checks.
     """
 
     name: str
     binary: str
     oci_version: str | None = None
+    type: str = "runc"
+    isolation: str = "shared-kernel"
 
     @property
     def from_host(self) -> bool:
@@ -59,6 +71,7 @@ class NodeSpec:
     handlers: tuple[Handler, ...]
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[Taint, ...] = ()
+    cri: str = "containerd"
 
     @property
     def handler_names(self) -> tuple[str, ...]:
@@ -103,11 +116,7 @@ def load_topology(path: Path = DEFAULT_TOPOLOGY) -> Topology:
 
 
 def _parse(raw: dict, path: Path) -> Topology:
-    runtimes = {
-        name: Runtime(name=name, binary=str(spec["binary"]),
-                      oci_version=str(spec["ociVersion"]) if spec.get("ociVersion") else None)
-        for name, spec in raw["runtimes"].items()
-    }
+    runtimes = {name: _parse_runtime(name, spec) for name, spec in raw["runtimes"].items()}
     ports = raw["ports"]
     nodes = tuple(_parse_node(n, runtimes) for n in raw["nodes"])
     topology = Topology(
@@ -129,6 +138,20 @@ def _parse(raw: dict, path: Path) -> Topology:
     return topology
 
 
+def _parse_runtime(name: str, spec: dict) -> Runtime:
+    binary = str(spec["binary"])
+    # Without `type`, the binary's own name says which runtime it is (runc, /usr/bin/crun, …).
+    kind = str(spec.get("type") or Path(binary).name)
+    if kind not in RUNTIME_TYPES:
+        raise ValueError(f"runtime {name}: type {kind!r} is not one of {', '.join(RUNTIME_TYPES)}; "
+                         f"add `type:` to say which runtime {binary} is")
+    isolation = str(spec.get("isolation") or RUNTIME_TYPES[kind])
+    if isolation not in ISOLATION_CLASSES:
+        raise ValueError(f"runtime {name}: isolation {isolation!r} is not one of {', '.join(ISOLATION_CLASSES)}")
+    return Runtime(name=name, binary=binary, oci_version=str(spec["ociVersion"]) if spec.get("ociVersion") else None,
+                   type=kind, isolation=isolation)
+
+
 def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:
     name = dns_label(raw["name"], "node name")
     address = ipaddress.ip_address(raw["address"])
@@ -144,6 +167,9 @@ def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:
     if sum(h.default for h in handlers) > 1:
         raise ValueError(f"node {name}: at most one handler may be the default")
     taints = tuple(Taint(t["key"], str(t.get("value", "")), t["effect"]) for t in raw.get("taints", []))
+    cri = str(raw.get("cri", "containerd"))
+    if cri not in CRI_KINDS:
+        raise ValueError(f"node {name}: cri {cri!r} is not one of {', '.join(CRI_KINDS)}")
     return NodeSpec(
         name=name,
         address=str(address),
@@ -151,6 +177,7 @@ def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:
         handlers=tuple(handlers),
         labels={str(k): str(v) for k, v in (raw.get("labels") or {}).items()},
         taints=taints,
+        cri=cri,
     )
 
 

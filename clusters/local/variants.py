@@ -28,7 +28,7 @@ class BrokenVariant:
         if not self.broken_handler:
             return base
         raw = yaml.safe_load(base.read_text())
-        raw["runtimes"]["broken"] = {"binary": BROKEN_RUNTIME}
+        raw["runtimes"]["broken"] = {"binary": BROKEN_RUNTIME, "type": "runc"}
         node = next(n for n in raw["nodes"] if any(h["name"] == self.broken_handler for h in n["handlers"]))
         next(h for h in node["handlers"] if h["name"] == self.broken_handler)["runtime"] = "broken"
         folder.mkdir(parents=True, exist_ok=True)
