@@ -19,6 +19,9 @@ class SandboxInfo:
     sandbox_id: str
     runtime_handler: str
     raw: dict
+    # Where the handler was read: CRIs differ (containerd: status.runtimeHandler; CRI-O 1.34
+    # leaves that empty and keeps it in an annotation).
+    handler_source: str = "status.runtimeHandler"
 
 
 @runtime_checkable

@@ -373,8 +373,8 @@ class Case:
                         lambda: evidence.sandbox(current.spec.node_name, self.namespace, current.metadata.name,
                                                  current.metadata.uid), timeout=30)
         self.attach(f"CRI sandbox on {current.spec.node_name}",
-                    {"runtimeHandler": info.runtime_handler, "sandboxId": info.sandbox_id,
-                     "status": info.raw.get("status", {})})
+                    {"runtimeHandler": info.runtime_handler, "readFrom": info.handler_source,
+                     "sandboxId": info.sandbox_id, "status": info.raw.get("status", {})})
         return info
 
     # --- evidence for the report ----------------------------------------------------------

@@ -23,8 +23,6 @@ from clusters.local.errors import ClusterError
 CONTAINERD_VERSION = "v2.4.2"
 ETCD_VERSION = "v3.6.7"
 CRI_TOOLS_VERSION = "v1.37.0"
-# containerd 2.4 writes runtime-spec 1.3 bundles; Debian bookworm's runc 1.1.5 fails on them.
-RUNC_VERSION = "v1.3.3"
 
 CNI_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
@@ -81,10 +79,6 @@ def support_components() -> tuple[GoComponent, ...]:
         ),
         GoComponent(name="etcd", module="go.etcd.io/etcd/server/v3", version=ETCD_VERSION,
                     commands={"etcd": "go.etcd.io/etcd/server/v3"}, ldflags="-s -w"),
-        # runc needs cgo and libseccomp, or it cannot apply the RuntimeDefault seccomp profile.
-        GoComponent(name="runc", module="github.com/opencontainers/runc", version=RUNC_VERSION,
-                    commands={"runc": "github.com/opencontainers/runc"}, cgo=True, tags="seccomp",
-                    ldflags=f"-s -w -X main.version={RUNC_VERSION.lstrip('v')}"),
         GoComponent(name="cri-tools", module="sigs.k8s.io/cri-tools", version=CRI_TOOLS_VERSION,
                     commands={"crictl": "sigs.k8s.io/cri-tools/cmd/crictl"},
                     ldflags=f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={CRI_TOOLS_VERSION}"),
@@ -116,15 +110,17 @@ def default_cache_dir() -> Path:
 
 
 def ensure_binaries(kubernetes_version: str, runtime_binaries: set[str], cache_dir: Path | None = None,
-                    user_dir: Path | None = None, progress: Progress = print) -> Binaries:
+                    user_dir: Path | None = None, progress: Progress = print,
+                    extra: tuple[GoComponent, ...] = ()) -> Binaries:
     """Locate or build everything; raise ClusterError naming what is missing.
 
-    `runtime_binaries` are the absolute paths of OCI runtimes taken from the host.
+    `runtime_binaries` are the absolute paths of OCI runtimes taken from the host; `extra` are the
+    components the topology's OCI runtimes and CRIs need (runc, gVisor, CRI-O…), built only then.
     """
     cache_dir = cache_dir or default_cache_dir()
     user_dir = user_dir or (Path(os.environ["RCC_BIN_DIR"]) if os.environ.get("RCC_BIN_DIR") else None)
     paths: dict[str, Path] = {}
-    for component in (kubernetes_component(kubernetes_version), *support_components()):
+    for component in (kubernetes_component(kubernetes_version), *support_components(), *extra):
         paths.update(_ensure_component(component, cache_dir, user_dir, progress))
     for binary in sorted(runtime_binaries):
         if not os.access(binary, os.X_OK):

@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomli_w
 import yaml
 
-from clusters.local import config, host, images, processes
+from clusters.local import config, host, images, processes, runtimes
 from clusters.local.binaries import Binaries, default_cache_dir, ensure_binaries
+from clusters.local.cri import NodeCRI, cri_for
 from clusters.local.errors import ClusterError
 from clusters.local.layout import DEFAULT_STATE_ROOT, ClusterLayout, NodeLayout
 from clusters.local.pki import CertPair, ClusterPKI, issue_control_plane, issue_kubelet, write_kubeconfig
@@ -82,6 +82,8 @@ class LocalCluster:
         self.apiserver_extra_args = apiserver_extra_args
         self.progress = progress
         self.nodes = [self.layout.node(n.name, i) for i, n in enumerate(topology.nodes, start=1)]
+        self.cris: dict[str, NodeCRI] = {layout.name: cri_for(spec, layout, topology)
+                                         for spec, layout in zip(topology.nodes, self.nodes)}
         self._state = HostState()
         self._state_lock = threading.Lock()
 
@@ -116,9 +118,10 @@ class LocalCluster:
             self.down()
         host.require_cgroup_v1_or_v2()
         host.require_free_ports(self._endpoints())
-        binaries = ensure_binaries(self.topology.kubernetes_version,
-                                   {r.binary for r in self.topology.runtimes.values() if r.from_host},
-                                   self.cache_dir, progress=self.progress)
+        used = [self.topology.runtimes[name] for name in {h.runtime for n in self.topology.nodes for h in n.handlers}]
+        extra = runtimes.components_for(used) + tuple(c for cri in self.cris.values() for c in cri.components())
+        binaries = ensure_binaries(self.topology.kubernetes_version, {r.binary for r in used if r.from_host},
+                                   self.cache_dir, progress=self.progress, extra=tuple(dict.fromkeys(extra)))
         archives = self._image_archives()
         try:
             self._start(binaries, archives)
@@ -139,13 +142,13 @@ class LocalCluster:
             kubelet = by_name.get(f"kubelet-{node.name}")
             if kubelet:
                 processes.stop(kubelet)
-            containerd = by_name.get(f"containerd-{node.name}")
-            if containerd and processes.is_alive(containerd):
+            cri = by_name.get(self._cri_record_name(node))
+            if cri and processes.is_alive(cri):
                 self._remove_all_pods(node)
         for record in reversed(state.processes):
             processes.stop(record)
         for node in self.nodes:
-            processes.kill_matching(str(node.containerd_socket))
+            self.cris[node.name].cleanup()
             host.kill_cgroup_tasks(node.cgroup_root)
             host.unmount_all_under(node.root)
             host.delete_link(node.bridge)
@@ -225,7 +228,7 @@ class LocalCluster:
         runtime_paths = self._runtime_paths(binaries)
         with ThreadPoolExecutor(max_workers=len(self.nodes) + 1) as pool:
             # containerds and image imports overlap with the control plane's start.
-            node_jobs = [pool.submit(self._start_containerd, binaries, runtime_paths, node, archives)
+            node_jobs = [pool.submit(self._start_cri, binaries, runtime_paths, node, archives)
                          for node in self.nodes]
             self._start_control_plane(binaries, pki, certs)
             for job in node_jobs:
@@ -281,45 +284,36 @@ class LocalCluster:
                                                       ca.cert, certs["admin"]), timeout=60)
 
     def _runtime_paths(self, binaries: Binaries) -> dict[str, Path]:
-        """The executable containerd calls for each runtime: the binary, or its ociVersion wrapper."""
-        paths = {}
-        for runtime in self.topology.runtimes.values():
-            real = Path(runtime.binary) if runtime.from_host else binaries[runtime.binary]
-            if runtime.oci_version:
-                wrapper = self.layout.root / "runtimes" / runtime.name
-                wrapper.parent.mkdir(parents=True, exist_ok=True)
-                wrapper.write_text(config.oci_version_wrapper(real, runtime.oci_version))
-                wrapper.chmod(0o755)
-                real = wrapper
-            paths[runtime.name] = real
-        return paths
+        """The executable a CRI calls for each runtime: the binary, or a generated front for it."""
+        folder = self.layout.root / "runtimes"
+        return {r.name: runtimes.runtime_for(r).executable(r, binaries, folder) for r in self.topology.runtimes.values()}
 
-    def _start_containerd(self, binaries: Binaries, runtime_paths: dict[str, Path], node: NodeLayout,
-                          archives: list[Path]) -> None:
-        spec = self.topology.node(node.name)
-        for folder in (node.cni_conf_dir, node.cni_ipam_dir, node.containerd_root, node.containerd_state,
-                       node.kubelet_root):
-            folder.mkdir(parents=True, exist_ok=True)
-        node.containerd_config.write_text(tomli_w.dumps(
-            config.containerd_config(spec, node, runtime_paths, binaries.cni_dir, images.PAUSE_IMAGE,
-                                     restrict_oom_score_adj=not host.has_capability(host.CAP_SYS_RESOURCE))))
-        (node.cni_conf_dir / "10-rcc.conflist").write_text(json.dumps(config.cni_config(spec, node), indent=2))
+    def cri(self, node_name: str) -> NodeCRI:
+        return self.cris[node_name]
+
+    def _cri_record_name(self, node: NodeLayout) -> str:
+        return f"{self.cris[node.name].kind}-{node.name}"
+
+    def _start_cri(self, binaries: Binaries, runtime_paths: dict[str, Path], node: NodeLayout,
+                   archives: list[Path]) -> None:
+        cri = self.cris[node.name]
+        node.kubelet_root.mkdir(parents=True, exist_ok=True)
+        cri.write_config(binaries, runtime_paths)
         node.resolv_conf.write_text("")
-        node.crictl_config.write_text(yaml.safe_dump(config.crictl_config(node)))
+        node.crictl_config.write_text(yaml.safe_dump(config.crictl_config(cri.endpoint)))
         host.create_cgroup_root(node.cgroup_root)
-        env = {**os.environ, "PATH": binaries.search_path}
-        record = self._launch(f"containerd-{node.name}",
-                              [str(binaries["containerd"]), "--config", str(node.containerd_config)], env=env)
-        self._await(record, lambda: self._containerd_ready(binaries, node), timeout=30)
-        for archive in archives:
-            self._ctr(binaries, node, "images", "import", "--local", str(archive))
+        argv, env = cri.command(binaries)
+        record = self._launch(self._cri_record_name(node), argv, env={**os.environ, **env})
+        self._await(record, lambda: cri.ready(binaries), timeout=30)
+        cri.import_images(binaries, archives)
 
     def _start_kubelet(self, binaries: Binaries, node: NodeLayout) -> None:
         spec = self.topology.node(node.name)
         ca = ClusterPKI(self.layout.pki).ca_pair()
         serving = CertPair(cert=self.layout.pki / f"kubelet-{spec.name}-serving.crt",
                            key=self.layout.pki / f"kubelet-{spec.name}-serving.key")
-        node.kubelet_config.write_text(yaml.safe_dump(config.kubelet_config(spec, node, ca.cert, serving)))
+        node.kubelet_config.write_text(yaml.safe_dump(config.kubelet_config(spec, node, ca.cert, serving,
+                                                                            self.cris[node.name].endpoint)))
         record = self._launch(f"kubelet-{node.name}", [str(binaries["kubelet"]), *config.kubelet_args(spec, node)],
                               env={**os.environ, "PATH": binaries.search_path})
         # Every kubelet binds the same hard-coded device-plugin socket (KUBELET_DEVICE_PLUGIN_SOCKET,
@@ -384,21 +378,8 @@ class LocalCluster:
             if not processes.is_alive(record):
                 raise ClusterError(f"{record.name} exited; see {record.log}: {processes.exit_hint(record)}")
 
-    def _containerd_ready(self, binaries: Binaries, node: NodeLayout) -> bool:
-        if not node.containerd_socket.exists():
-            return False
-        self._ctr(binaries, node, "version")
-        return True
-
-    def _ctr(self, binaries: Binaries, node: NodeLayout, *args: str) -> str:
-        result = subprocess.run([str(binaries["ctr"]), "--address", str(node.containerd_socket), "-n", "k8s.io",
-                                 *args], capture_output=True, text=True, timeout=60)
-        if result.returncode != 0:
-            raise ClusterError(f"ctr {' '.join(args[:2])} on {node.name} failed: {result.stderr.strip()[:300]}")
-        return result.stdout
-
     def crictl(self, node_name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        """Run crictl against one node's containerd (the CRI's own view, as a node admin sees it)."""
+        """Run crictl against one node's CRI (the CRI's own view, as a node admin sees it)."""
         candidates = sorted((self.cache_dir / "bin").glob("cri-tools-*/crictl"))
         if not candidates:
             raise ClusterError(f"crictl is not in the cache {self.cache_dir}; run `rcc-local up` to build it")

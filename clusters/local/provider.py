@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import tomllib
 from pathlib import Path
 
 from clusters.local.cluster import LocalCluster, Progress
-from clusters.local.config import CRI_RUNTIME_PLUGIN
 from clusters.local.host import CGROUP_V1
 from clusters.local.layout import DEFAULT_STATE_ROOT
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
@@ -38,8 +36,8 @@ class LocalEvidence:
         if inspected.returncode != 0:
             return None
         raw = json.loads(inspected.stdout)
-        return SandboxInfo(sandbox_id=matches[0]["id"],
-                           runtime_handler=raw.get("status", {}).get("runtimeHandler", ""), raw=raw)
+        handler, source = self.cluster.cri(node).sandbox_handler(raw)
+        return SandboxInfo(sandbox_id=matches[0]["id"], runtime_handler=handler, raw=raw, handler_source=source)
 
     def pod_cgroup_value(self, node: str, pod_uid: str, qos: str, knob: str) -> str | None:
         """cgroup v1 with the cgroupfs driver: ROOT/kubepods[/burstable|/besteffort]/pod<UID>/<knob>."""
@@ -53,8 +51,7 @@ class LocalEvidence:
             return None
 
     def cri_runtime_tables(self, node: str) -> list[str] | None:
-        config = tomllib.loads(self.cluster.node_layout(node).containerd_config.read_text())
-        return sorted(config["plugins"][CRI_RUNTIME_PLUGIN]["containerd"]["runtimes"])
+        return self.cluster.cri(node).runtime_tables()
 
 
 class LocalProvider:
