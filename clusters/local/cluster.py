@@ -48,6 +48,7 @@ class HostState:
     created_var_lib_kubelet: bool = False
     iptables_before: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    raised_inotify_from: int = 0  # the fs.inotify.max_user_instances found, when `up` had to raise it
 
     def to_json(self) -> dict:
         return {
@@ -57,6 +58,7 @@ class HostState:
             "created_var_lib_kubelet": self.created_var_lib_kubelet,
             "iptables_before": sorted(self.iptables_before),
             "fingerprint": self.fingerprint,
+            "raised_inotify_from": self.raised_inotify_from,
         }
 
     @classmethod
@@ -68,6 +70,7 @@ class HostState:
             created_var_lib_kubelet=raw.get("created_var_lib_kubelet", False),
             iptables_before=raw.get("iptables_before", []),
             fingerprint=raw.get("fingerprint", ""),
+            raised_inotify_from=raw.get("raised_inotify_from", 0),
         )
 
 
@@ -120,8 +123,9 @@ class LocalCluster:
         host.require_free_ports(self._endpoints())
         used = [self.topology.runtimes[name] for name in {h.runtime for n in self.topology.nodes for h in n.handlers}]
         extra = runtimes.components_for(used) + tuple(c for cri in self.cris.values() for c in cri.components())
+        unique = tuple({c.key: c for c in extra}.values())
         binaries = ensure_binaries(self.topology.kubernetes_version, {r.binary for r in used if r.from_host},
-                                   self.cache_dir, progress=self.progress, extra=tuple(dict.fromkeys(extra)))
+                                   self.cache_dir, progress=self.progress, extra=unique)
         archives = self._image_archives()
         try:
             self._start(binaries, archives)
@@ -157,7 +161,8 @@ class LocalCluster:
         added = host.iptables_chains() - set(state.iptables_before) if state.iptables_before else set()
         host.remove_iptables_chains({c for c in added if c.rsplit("/", 1)[1].startswith("KUBE-")})
         shared = {"mounted_hugetlb": state.mounted_hugetlb, "created_run_containerd": state.created_run_containerd,
-                  "created_var_lib_kubelet": state.created_var_lib_kubelet}
+                  "created_var_lib_kubelet": state.created_var_lib_kubelet,
+                  "raised_inotify_from": state.raised_inotify_from}
         if any(shared.values()) and self._hand_over(shared):
             self.progress(f"cluster {self.topology.name}: another local cluster still runs; it inherits the "
                           f"host-wide changes to undo")
@@ -168,19 +173,21 @@ class LocalCluster:
                 shutil.rmtree("/run/containerd", ignore_errors=True)
             if state.created_var_lib_kubelet:
                 shutil.rmtree(KUBELET_DEVICE_PLUGIN_SOCKET.parents[1], ignore_errors=True)
+            if state.raised_inotify_from:
+                host.restore_inotify_instances(state.raised_inotify_from)
         self._remove_state_folder(keep_logs)
         self._state = HostState()
         self.progress(f"cluster {self.topology.name}: down, host restored")
 
-    def _hand_over(self, shared: dict[str, bool]) -> bool:
-        """Pass host-wide undo duties (hugetlb mount, shared folders) to a cluster still running."""
+    def _hand_over(self, shared: dict[str, bool | int]) -> bool:
+        """Pass host-wide undo duties (hugetlb mount, shared folders, a raised limit) to a cluster still running."""
         others = self.layout.other_clusters()
         if not others:
             return False
         heir = others[0]
         raw = json.loads(heir.read_text())
         for key, owned in shared.items():
-            raw[key] = raw.get(key, False) or owned
+            raw[key] = _merge_duty(raw.get(key, False), owned)
         heir.write_text(json.dumps(raw, indent=2))
         return True
 
@@ -223,6 +230,8 @@ class LocalCluster:
         self._state.created_run_containerd = not Path("/run/containerd").exists()
         self._state.created_var_lib_kubelet = not KUBELET_DEVICE_PLUGIN_SOCKET.parents[1].exists()
         self._state.mounted_hugetlb = host.mount_hugetlb_if_needed()
+        self._state.raised_inotify_from = host.raise_inotify_instances_if_needed(
+            host.INOTIFY_CONTROL_PLANE + host.INOTIFY_PER_NODE * len(self.nodes))
         self._save_state()
         pki, certs = self._write_pki()
         runtime_paths = self._runtime_paths(binaries)
@@ -493,9 +502,9 @@ class LocalCluster:
             raw = json.loads(self.layout.state_file.read_text())
         except (OSError, ValueError):
             return
-        for duty in ("mounted_hugetlb", "created_run_containerd", "created_var_lib_kubelet"):
+        for duty in ("mounted_hugetlb", "created_run_containerd", "created_var_lib_kubelet", "raised_inotify_from"):
             if raw.get(duty):
-                setattr(self._state, duty, True)
+                setattr(self._state, duty, _merge_duty(getattr(self._state, duty), raw[duty]))
 
     def _load_state(self) -> HostState:
         """The state file is the truth: another cluster's `down` may have handed duties over to it."""
@@ -513,3 +522,11 @@ class LocalCluster:
                     shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
             return
         shutil.rmtree(self.layout.root, ignore_errors=True)
+
+
+def _merge_duty(mine: bool | int, inherited: bool | int) -> bool | int:
+    """Undo duties add up; of two limits found before raising, the earlier (lower) one is the host's own."""
+    held = [v for v in (mine, inherited) if v]
+    limits = [v for v in held if not isinstance(v, bool)]
+    return min(limits) if limits else bool(held) if isinstance(mine, bool) else 0
+

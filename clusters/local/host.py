@@ -180,3 +180,53 @@ def unmount_all_under(path: Path) -> None:
     """Detach every mount below `path`, deepest first, so the folder can be removed."""
     for point in sorted(set(mounts_under(path)), key=len, reverse=True):
         subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+# --- inotify -------------------------------------------------------------------
+
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+# What one kubelet (cAdvisor, config and certificate watchers) and its CRI take, measured here
+# (7 for a kubelet, 5-6 for the API server and controller-manager); with room to spare.
+INOTIFY_PER_NODE = 12
+INOTIFY_CONTROL_PLANE = 20
+
+
+def inotify_instances_in_use() -> int:
+    """inotify instances held by every process on the host (the limit is per user; we run as root)."""
+    count = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            count += sum(1 for fd in fd_dir.iterdir() if os.readlink(fd) == "anon_inode:inotify")
+        except OSError:
+            continue  # the process ended, or is not ours to read
+    return count
+
+
+def raise_inotify_instances_if_needed(needed: int) -> int:
+    """Raise fs.inotify.max_user_instances when `needed` more would not fit; return the old limit, or 0.
+
+    A kubelet that cannot get an instance exits at start (`Failed to start cAdvisor` err=
+    `inotify_init: too many open files`). The default limit (128) is met on a host already
+    running other clusters, kind nodes or desktop programs; kind documents the same raise.
+    Only a host that is short gets the change, and `down` puts the old limit back.
+    """
+    limit = int(INOTIFY_INSTANCES.read_text())
+    in_use = inotify_instances_in_use()
+    if in_use + needed <= limit:
+        return 0
+    wanted = max(limit * 2, in_use + needed + 128)
+    try:
+        INOTIFY_INSTANCES.write_text(f"{wanted}\n")
+    except OSError as exc:
+        raise ClusterError(f"{in_use} of {limit} inotify instances are in use and the cluster needs about {needed} "
+                           f"more, but fs.inotify.max_user_instances cannot be raised ({exc}); run "
+                           f"`sysctl -w fs.inotify.max_user_instances={wanted}` or stop other clusters") from None
+    return limit
+
+
+def restore_inotify_instances(limit: int) -> None:
+    """Put back the limit `raise_inotify_instances_if_needed` found."""
+    try:
+        INOTIFY_INSTANCES.write_text(f"{limit}\n")
+    except OSError:
+        pass
