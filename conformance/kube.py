@@ -16,6 +16,8 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from conformance.kubeconfig import FIX, KubeconfigProblem, check_kubeconfig
+
 DRY_RUN = "All"
 
 
@@ -57,13 +59,18 @@ class ConnectionProblem(Exception):
 
 
 def connect(kubeconfig: Path | None, context: str | None) -> Kube:
-    if kubeconfig is not None and not Path(kubeconfig).is_file():
-        raise ConnectionProblem(f"kubeconfig {kubeconfig} does not exist; pass an existing file with --kubeconfig")
+    """A connection, checked with one request; KubeconfigProblem if the file is no kubeconfig (bad input),
+    ConnectionProblem if the cluster cannot be used with it."""
+    if kubeconfig is not None:
+        check_kubeconfig(kubeconfig)
     try:
         api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
     except config.ConfigException as exc:
-        raise ConnectionProblem(f"cannot load kubeconfig {kubeconfig or '(default)'} context {context or '(current)'}: "
+        raise KubeconfigProblem(f"cannot load kubeconfig {kubeconfig or '(default)'} context {context or '(current)'}: "
                                 f"{exc}; check --kubeconfig and --context") from None
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:  # a malformed entry deep in the file
+        raise KubeconfigProblem(f"kubeconfig {kubeconfig or '(default)'} is malformed ({type(exc).__name__}: {exc}); "
+                                f"{FIX}") from None
     api.configuration.retries = 2
     server = api.configuration.host
     kube = _typed(api, server, context)

@@ -22,6 +22,7 @@ from conformance import matrix
 from conformance.case import DEFAULT_TIMEOUTS, Case, RunSettings
 from conformance.clauses import CLAUSES, FAMILIES
 from conformance.kube import ConnectionProblem, as_rejection
+from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease
 from conformance.preflight import Facts, capability_table
 from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
@@ -122,6 +123,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         else:
             _stop_on_sigterm()
             state, provider, kube = _bring_up(config, options)
+    except KubeconfigProblem as err:  # bad input, not a cluster problem: one line, exit 4 (usage error)
+        raise pytest.UsageError(f"runtimeclass-conformance: {err}") from None
     except (ClusterError, ConnectionProblem) as err:
         pytest.exit(f"runtimeclass-conformance: {err}", returncode=3)
     except ApiException as exc:
