@@ -112,11 +112,12 @@ def as_rejection(exc: ApiException) -> Rejection:
 
 
 def listed_or_empty(call: Callable[[], Any]) -> list:
-    """The items of a list call, or [] if this identity may not list them (403)."""
+    """The items of a list call, or [] if this identity may not list them (403) or the API server does not
+    serve that resource at all (404, e.g. a cluster without node.k8s.io/v1): nothing of it to see."""
     try:
         return call().items
     except ApiException as exc:
-        if exc.status == 403:
+        if exc.status in (403, 404):
             return []
         raise
 
