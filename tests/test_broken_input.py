@@ -30,6 +30,11 @@ BROKEN = {
     "a-directory": (lambda d: d, "is a directory, not a file"),
     "missing": (lambda d: d / "nope", "does not exist"),
 }
+# A Config whose entries the kubernetes client cannot load: found when the client reads it (pytest path).
+MALFORMED_CA = ('apiVersion: v1\nkind: Config\nclusters: [{name: a, cluster: {server: "https://127.0.0.1:1", '
+                'certificate-authority-data: "!!notbase64"}}]\ncontexts: [{name: c, context: {cluster: a, user: u}}]\n'
+                'users: [{name: u, user: {token: t}}]\ncurrent-context: c\n')
+LOADED_BY_CLIENT = {"malformed-ca-data": (lambda d: _write(d / "bad-ca.yaml", MALFORMED_CA), "is malformed")}
 
 
 def _write(path: Path, text: str) -> Path:
@@ -67,10 +72,12 @@ def test_the_console_script_refuses_a_broken_kubeconfig_in_one_line_and_writes_n
 
 @pytest.mark.parametrize("case, workers", [
     *((case, []) for case in ("etc-hostname", "truncated-yaml", "a-pod-manifest", "empty-file", "a-directory")),
+    ("malformed-ca-data", []),
     ("etc-hostname", ["-n", "2"]),
-], ids=["etc-hostname", "truncated-yaml", "a-pod-manifest", "empty-file", "a-directory", "etc-hostname-two-workers"])
+], ids=["etc-hostname", "truncated-yaml", "a-pod-manifest", "empty-file", "a-directory", "malformed-ca-data",
+        "etc-hostname-two-workers"])
 def test_pytest_suites_refuses_a_broken_kubeconfig_in_one_line(tmp_path, case, workers):
-    make, words = BROKEN[case]
+    make, words = {**BROKEN, **LOADED_BY_CLIENT}[case]
     path = make(tmp_path)
     result = subprocess.run([sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q",
                              f"--kubeconfig={path}", *workers],
