@@ -23,10 +23,24 @@ EPILOG = ("Every other option goes to pytest unchanged (e.g. -k EXPR, -x, --time
           "(4: bad input such as a file that is no kubeconfig). Reports: reports/runs/<run-id>/.")
 
 
+EXAMPLES = """examples:
+  rcc-conformance run -n 2                                  the local cluster: brought up, tested, torn down
+  rcc-conformance run --cluster kind -n 2 --keep-cluster    a kind cluster, kept for the next run
+  rcc-conformance run --kubeconfig FILE --context NAME --strict
+                                                            an existing cluster; a skip fails
+  rcc-conformance run --handler runc --handler crun --report-dir out -k overhead
+                                                            two handlers, tests named *overhead*, report in out/
+
+`rcc-conformance run --help` explains its options (cluster, kubeconfig/context, handlers, strict,
+report folder, workers, keep-cluster, history); every other option goes to pytest unchanged."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rcc-conformance", allow_abbrev=False,
-        description="End-to-end conformance suite for Kubernetes RuntimeClass.")
+        prog="rcc-conformance", allow_abbrev=False, epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="End-to-end conformance suite for Kubernetes RuntimeClass: runs it on a cluster\n"
+                    "and ends in a clause-by-clause verdict and report.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub = commands.add_parser(
         "run", allow_abbrev=False, epilog=EPILOG,

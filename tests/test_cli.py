@@ -35,7 +35,8 @@ def test_run_help_shows_the_options_people_need_most_and_where_the_rest_goes():
 
 
 def test_top_level_help_names_the_run_command_and_no_command_is_a_usage_error():
-    assert "run" in script("--help").stdout
+    top = script("--help").stdout
+    assert "run" in top and "rcc-conformance run --kubeconfig FILE --context NAME --strict" in top
     bare = script()
     assert bare.returncode == 4 and "choose a command" in bare.stderr
 
