@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from conformance.kube import ConnectionProblem, connect
+from conformance.kubeconfig import KubeconfigProblem
 from conformance.sweep import sweep
 
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         kube = connect(args.kubeconfig, args.context)
-    except ConnectionProblem as err:
+    except (ConnectionProblem, KubeconfigProblem) as err:
         print(f"cleanup: error: {err}", file=sys.stderr)
         return 2
     removed = sweep(kube, run_id=args.run_id)

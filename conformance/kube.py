@@ -16,6 +16,8 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from conformance.kubeconfig import FIX, KubeconfigProblem, check_kubeconfig
+
 DRY_RUN = "All"
 
 
@@ -57,13 +59,18 @@ class ConnectionProblem(Exception):
 
 
 def connect(kubeconfig: Path | None, context: str | None) -> Kube:
-    if kubeconfig is not None and not Path(kubeconfig).is_file():
-        raise ConnectionProblem(f"kubeconfig {kubeconfig} does not exist; pass an existing file with --kubeconfig")
+    """A connection, checked with one request; KubeconfigProblem if the file is no kubeconfig (bad input),
+    ConnectionProblem if the cluster cannot be used with it."""
+    if kubeconfig is not None:
+        check_kubeconfig(kubeconfig)
     try:
         api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
     except config.ConfigException as exc:
-        raise ConnectionProblem(f"cannot load kubeconfig {kubeconfig or '(default)'} context {context or '(current)'}: "
+        raise KubeconfigProblem(f"cannot load kubeconfig {kubeconfig or '(default)'} context {context or '(current)'}: "
                                 f"{exc}; check --kubeconfig and --context") from None
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:  # a malformed entry deep in the file
+        raise KubeconfigProblem(f"kubeconfig {kubeconfig or '(default)'} is malformed ({type(exc).__name__}: {exc}); "
+                                f"{FIX}") from None
     api.configuration.retries = 2
     server = api.configuration.host
     kube = _typed(api, server, context)
@@ -105,11 +112,12 @@ def as_rejection(exc: ApiException) -> Rejection:
 
 
 def listed_or_empty(call: Callable[[], Any]) -> list:
-    """The items of a list call, or [] if this identity may not list them (403)."""
+    """The items of a list call, or [] if this identity may not list them (403) or the API server does not
+    serve that resource at all (404, e.g. a cluster without node.k8s.io/v1): nothing of it to see."""
     try:
         return call().items
     except ApiException as exc:
-        if exc.status == 403:
+        if exc.status in (403, 404):
             return []
         raise
 

@@ -17,13 +17,15 @@ import allure
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from clusters.local.apiserver_flags import never_ready_reason
 from clusters.local.errors import ClusterError
 from conformance import matrix
 from conformance.case import DEFAULT_TIMEOUTS, Case, RunSettings
 from conformance.clauses import CLAUSES, FAMILIES
 from conformance.kube import ConnectionProblem, as_rejection
+from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease
-from conformance.preflight import Facts, capability_table
+from conformance.preflight import API_CLAUSE, Facts, capability_table, runtimeclass_api_missing
 from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
                                  make_provider, new_run_id, probe_run)
 from conformance.sweep import sweep, sweep_dead_runs
@@ -85,6 +87,9 @@ def _options(config: pytest.Config) -> RunOptions:
             raise pytest.UsageError(f"--timeout {item!r}: use NAME=SECONDS with NAME one of "
                                     f"{', '.join(DEFAULT_TIMEOUTS)}")
         timeouts[name] = float(seconds)
+    never_ready = never_ready_reason(opt.rcc_apiserver_arg)
+    if never_ready:
+        raise pytest.UsageError(f"--rcc-apiserver-arg: {never_ready}")
     if opt.run_id and not RUN_ID.match(opt.run_id):
         raise pytest.UsageError(f"--run-id {opt.run_id!r}: use 1-20 lower-case letters and digits "
                                 f"(it is part of object names and label keys)")
@@ -122,6 +127,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         else:
             _stop_on_sigterm()
             state, provider, kube = _bring_up(config, options)
+    except KubeconfigProblem as err:  # bad input, not a cluster problem: one line, exit 4 (usage error)
+        raise pytest.UsageError(f"runtimeclass-conformance: {err}") from None
     except (ClusterError, ConnectionProblem) as err:
         pytest.exit(f"runtimeclass-conformance: {err}", returncode=3)
     except ApiException as exc:
@@ -224,6 +231,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(allure.feature(f"{cid}: {CLAUSES[cid].title}"))
             item.add_marker(allure.link(CLAUSES[cid].anchor, name=cid))
         item.add_marker(allure.story(item.originalname if hasattr(item, "originalname") else item.name))
+    _gate_on_runtimeclass_api(config, items)
+
+
+def _gate_on_runtimeclass_api(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A cluster that does not serve node.k8s.io/v1: only RC-API-1's tests stay (they fail in setup with
+    the sentence naming the missing group/version); every other test is deselected, so its clauses
+    are untested, and summary.json says why."""
+    if STATE not in config.stash or runtimeclass_api_missing(config.stash[STATE].facts) is None:
+        return
+    kept = [i for i in items if {c for m in i.iter_markers("clause") for c in m.args} == {API_CLAUSE}]
+    dropped = [i for i in items if i not in kept]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -252,6 +273,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if STATE not in config.stash or not list(item.iter_markers("clause")):
         return
     facts = config.stash[STATE].facts
+    api_missing = runtimeclass_api_missing(facts)
+    if api_missing:  # only RC-API-1's tests are left (see _gate_on_runtimeclass_api)
+        pytest.fail(f"{API_CLAUSE}: {api_missing}", pytrace=False)
     for capability in required_capabilities(item):
         why = facts.why_missing(capability)
         if why:

@@ -129,6 +129,19 @@ def _allowed(kube: Kube, verb: str, group: str, resource: str) -> bool:
     return bool(kube.authz.create_self_subject_access_review(review).status.allowed)
 
 
+# --- a cluster without the RuntimeClass API (issue 9) -----------------------------------------------
+RUNTIMECLASS_API = "node.k8s.io/v1"
+API_CLAUSE = "RC-API-1"  # the clause that says the API is served; the others cannot run without it
+
+
+def runtimeclass_api_missing(facts: Facts) -> str | None:
+    """The sentence RC-API-1 fails with when the cluster does not serve RuntimeClass at all, else None."""
+    if facts.node_k8s_io_v1:
+        return None
+    return (f"the API server does not serve API group node.k8s.io, version v1 (discovery at /apis lists no "
+            f"{RUNTIMECLASS_API}), so this cluster has no RuntimeClass API")
+
+
 def capability_table(facts: Facts, capabilities: list[str]) -> list[str]:
     """Lines for the terminal header: each capability, yes or the reason it is missing."""
     lines = [f"cluster: {facts.server} (Kubernetes {facts.server_version}); node.k8s.io/v1 served: "

@@ -20,6 +20,7 @@ from typing import Any
 
 from conformance.clauses import FAMILIES, SPEC_URL
 from conformance.matrix import FAIL, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
+from conformance.preflight import runtimeclass_api_missing
 
 SCHEMA = 1
 SUMMARY_FILE = "summary.json"
@@ -136,8 +137,11 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
                   error: str | None = None, messages: Mapping[str, str] | None = None) -> dict[str, Any]:
     """summary.json as a dict. `facts` is None when the cluster never came up (then `error` says why).
 
-    `messages` (nodeid -> crash message) replaces the tracker's message of failed tests.
+    `messages` (nodeid -> crash message) replaces the tracker's message of failed tests. On a cluster
+    without the RuntimeClass API, untested clauses carry `untested_reason` (they could not run).
     """
+    api_missing = runtimeclass_api_missing(facts) if facts is not None else None
+    untested_why = f"not run because {api_missing}" if api_missing else None
     clauses = []
     for result in tracker.results.values():
         entry = result.to_json()
@@ -148,6 +152,8 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
         entry["passed"] = sum(t.outcome == "passed" for t in result.tests)
         entry["total"] = len(result.tests)
         entry["anchor"] = result.clause.anchor
+        if entry["verdict"] == UNTESTED and untested_why:
+            entry["untested_reason"] = untested_why
         clauses.append(entry)
     counts = clause_counts(clauses)
     return {
@@ -257,6 +263,8 @@ def matrix_lines(summary: Mapping[str, Any], width: int = 70) -> list[str]:
             line += f"  [observed: {', '.join(observed)}]"
         lines.append(line)
     lines.append("clauses: " + counts_line(summary.get("verdicts", {})))
+    reasons = sorted({c["untested_reason"] for c in summary.get("clauses", []) if c.get("untested_reason")})
+    lines += [f"untested: {reason}" for reason in reasons]
     return lines
 
 
@@ -284,7 +292,7 @@ def _notes(clause: Mapping[str, Any]) -> str:
         if test["outcome"] == "failed":
             notes.append(f"failed: <code>{_e(test['nodeid'].split('::')[-1])}</code> {_e(test['message'][:300])}")
     if clause["verdict"] == UNTESTED:
-        notes.append("no collected test names this clause")
+        notes.append(_e(clause.get("untested_reason") or "no collected test names this clause"))
     return "<br>".join(notes)
 
 

@@ -3,6 +3,11 @@
     python -m conformance.run -n 2                       # the local cluster (brought up and torn down)
     python -m conformance.run -n 2 --keep-cluster        # reuse / keep the local cluster
     python -m conformance.run --kubeconfig ~/.kube/config --context prod-like --strict
+    python -m conformance.run --history reports/history.jsonl   # the report shows each test's trend
+    rcc-conformance run --help                           # the same runner, its most used options explained
+
+Runner options (not passed to pytest): `--report-dir DIR` (default reports/runs/<run-id>),
+`--history FILE` (Allure 3 history, JSON Lines: read for the trend, this run appended).
 
 Steps: choose a run id (or take `--run-id`), run pytest on `suites/` in a subprocess with
 `--run-id ID --alluredir DIR/allure-results --junitxml DIR/junit.xml --rcc-report-dir DIR` plus the
@@ -12,9 +17,12 @@ pinned in reports/package.json, installed into reports/node_modules on first use
 print the clause matrix and the report's path, and exit:
 
     0  every clause passed (skipped/partial/untested clauses allowed unless --strict)
-    1  a clause failed (with --strict: or was skipped, partial or untested), or a test naming no clause failed
+    1  a clause failed (with --strict: or was skipped, partial or untested), or a test naming no clause
+       failed; also a cluster that does not serve node.k8s.io/v1 (RC-API-1 fails, the rest is untested)
     2, 3, 4, 5  pytest's own "no verdict" exits (interrupted/usage/collection error, internal or cluster
        error, command line error, no tests collected), passed on unchanged
+    4  also: --kubeconfig names no usable kubeconfig (missing, a directory, empty, not YAML, not a
+       Config); one line says which file, what is wrong and what to do, before anything runs
 
 Allure's exit code never decides: a report that could not be generated is a warning.
 """
@@ -30,6 +38,7 @@ import time
 from pathlib import Path
 
 from conformance import report
+from conformance.kubeconfig import KubeconfigProblem, check_kubeconfig
 from conformance.session import new_run_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,20 +49,25 @@ ALLURE_VERSION = "3.18.0"
 OWNED_OPTIONS = ("--alluredir", "--junitxml", "--junit-xml", "--rcc-report-dir")
 
 
-def split_run_id(args: list[str]) -> tuple[str | None, list[str]]:
-    """Take `--run-id X` / `--run-id=X` out of the pytest arguments (the runner passes it on itself)."""
-    rest, run_id, i = [], None, 0
+def take_option(args: list[str], name: str) -> tuple[str | None, list[str]]:
+    """Take `NAME X` / `NAME=X` out of the arguments: (its last value or None, the rest)."""
+    rest, value, i = [], None, 0
     while i < len(args):
         arg = args[i]
-        if arg == "--run-id" and i + 1 < len(args):
-            run_id, i = args[i + 1], i + 2
+        if arg == name and i + 1 < len(args):
+            value, i = args[i + 1], i + 2
             continue
-        if arg.startswith("--run-id="):
-            run_id = arg.split("=", 1)[1]
+        if arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
         else:
             rest.append(arg)
         i += 1
-    return run_id, rest
+    return value, rest
+
+
+def split_run_id(args: list[str]) -> tuple[str | None, list[str]]:
+    """Take `--run-id X` / `--run-id=X` out of the pytest arguments (the runner passes it on itself)."""
+    return take_option(args, "--run-id")
 
 
 def owned_option_in(args: list[str]) -> str | None:
@@ -97,8 +111,12 @@ def ensure_allure(log=print) -> Path | None:
     return ALLURE_BIN
 
 
-def generate_html(run_dir: Path, summary: dict | None, log=print) -> Path | None:
-    """Allure extras + `allure generate`; returns html/index.html or None (a warning, never the verdict)."""
+def generate_html(run_dir: Path, summary: dict | None, log=print, history: Path | None = None) -> Path | None:
+    """Allure extras + `allure generate`; returns html/index.html or None (a warning, never the verdict).
+
+    With `history`, Allure 3 reads earlier runs from that JSON Lines file (each test's trend) and
+    appends this one (`historyPath` in its config).
+    """
     run_dir = run_dir.resolve()
     results = run_dir / "allure-results"
     if not results.is_dir() or not any(results.iterdir()):
@@ -112,6 +130,9 @@ def generate_html(run_dir: Path, summary: dict | None, log=print) -> Path | None
     else:
         config = {"name": f"RuntimeClass conformance · run {run_dir.name}", "output": str(html_dir),
                   "plugins": {"awesome": {"options": {"singleFile": True, "groupBy": ["feature"]}}}}
+    if history is not None:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        config["historyPath"] = str(history)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     allure = ensure_allure(log)
     if allure is None:
@@ -137,6 +158,18 @@ def load_summary(run_dir: Path) -> dict | None:
         return None
 
 
+def kubeconfig_problem(args: list[str]) -> str | None:
+    """One line if `--kubeconfig` names no usable kubeconfig: said before pytest starts, nothing written."""
+    path, _ = take_option(args, "--kubeconfig")
+    if path is None:
+        return None
+    try:
+        check_kubeconfig(Path(path))
+    except KubeconfigProblem as problem:
+        return str(problem)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
@@ -147,9 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     if owned:
         print(f"conformance.run: {owned} is set by the runner (reports/runs/<run-id>/); drop it", file=sys.stderr)
         return 4
+    problem = kubeconfig_problem(args)
+    if problem:
+        print(f"conformance.run: {problem}", file=sys.stderr)
+        return 4
     run_id, extra = split_run_id(args)
+    report_dir, extra = take_option(extra, "--report-dir")
+    history, extra = take_option(extra, "--history")
+    history_path = Path(history).resolve() if history else None
     run_id = run_id or new_run_id()
-    run_dir = REPORTS / "runs" / run_id
+    run_dir = Path(report_dir).resolve() if report_dir else REPORTS / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     command = pytest_command(run_dir, run_id, extra)
     print(f"[rcc] run {run_id}: reports go to {run_dir}", flush=True)
@@ -164,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n[rcc] interrupted: waiting for pytest to clean up", flush=True)
 
     summary = load_summary(run_dir)
-    index = generate_html(run_dir, summary)
+    index = generate_html(run_dir, summary, history=history_path)
     code, sentence = report.decide_exit(status, summary)
 
     print()
