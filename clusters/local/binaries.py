@@ -27,7 +27,8 @@ CRI_TOOLS_VERSION = "v1.37.0"
 
 CNI_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
-DEBIAN_PACKAGES = "crun containernetworking-plugins busybox-static iptables gcc libc6-dev libseccomp-dev pkg-config patch"
+DEBIAN_PACKAGES = ("crun containernetworking-plugins busybox-static iptables gcc libc6-dev libseccomp-dev pkg-config "
+                   "patch")
 
 Progress = Callable[[str], None]
 
