@@ -124,7 +124,8 @@ def test_key_files_are_private_and_components_listen_on_loopback_only(cluster):
         assert local.startswith("127.") or local.startswith("[::1]"), line
 
 
-@pytest.mark.parametrize("handler", ["runc", "crun", "test-handler"])
+# Every handler of the default topology (runc, crun, gvisor, test-handler), on every node that has it.
+@pytest.mark.parametrize("handler", sorted({h for node in load_topology().nodes for h in node.handler_names}))
 def test_a_pod_per_handler_succeeds_where_the_handler_exists_and_the_cri_reports_it(cluster, kube, handler):
     kube.node.create_runtime_class({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
                                     "metadata": {"name": f"it-{handler}"}, "handler": handler})
