@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def test_status_and_logs_name_every_component(cluster):
 
 
 def test_cli_reports_status_as_json(cluster):
-    result = subprocess.run(["python3", "-m", "clusters.local", "status"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "clusters.local", "status"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["healthy"] is True
 
