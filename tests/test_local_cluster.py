@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -124,7 +125,8 @@ def test_key_files_are_private_and_components_listen_on_loopback_only(cluster):
         assert local.startswith("127.") or local.startswith("[::1]"), line
 
 
-@pytest.mark.parametrize("handler", ["runc", "crun", "test-handler"])
+# Every handler of the default topology (runc, crun, gvisor, test-handler), on every node that has it.
+@pytest.mark.parametrize("handler", sorted({h for node in load_topology().nodes for h in node.handler_names}))
 def test_a_pod_per_handler_succeeds_where_the_handler_exists_and_the_cri_reports_it(cluster, kube, handler):
     kube.node.create_runtime_class({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
                                     "metadata": {"name": f"it-{handler}"}, "handler": handler})
@@ -160,7 +162,7 @@ def test_status_and_logs_name_every_component(cluster):
 
 
 def test_cli_reports_status_as_json(cluster):
-    result = subprocess.run(["python3", "-m", "clusters.local", "status"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "clusters.local", "status"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["healthy"] is True
 

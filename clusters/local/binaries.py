@@ -9,6 +9,7 @@ component builds all its commands at once so they share compiled packages.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,7 +27,8 @@ CRI_TOOLS_VERSION = "v1.37.0"
 
 CNI_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
-DEBIAN_PACKAGES = "crun containernetworking-plugins busybox-static iptables gcc libc6-dev libseccomp-dev pkg-config"
+DEBIAN_PACKAGES = ("crun containernetworking-plugins busybox-static iptables gcc libc6-dev libseccomp-dev pkg-config "
+                   "patch")
 
 Progress = Callable[[str], None]
 
@@ -43,10 +45,16 @@ class GoComponent:
     pins_kubernetes_staging: bool = False
     cgo: bool = False
     tags: str = ""
+    # Reviewed patches (`patch -p1`, paths relative to the module root) applied to a copy of
+    # the module's source before building; each patched set gets its own cache key.
+    patches: tuple[Path, ...] = ()
 
     @property
     def key(self) -> str:
-        return f"{self.name}-{self.version}"
+        if not self.patches:
+            return f"{self.name}-{self.version}"
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in self.patches)).hexdigest()[:12]
+        return f"{self.name}-{self.version}-patched-{digest}"
 
 
 def kubernetes_component(version: str) -> GoComponent:
@@ -161,6 +169,8 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
     run("go", "mod", "init", f"rcc.build/{component.name}")
     if component.pins_kubernetes_staging:
         _pin_kubernetes_staging(component, workdir, run)
+    if component.patches:
+        _patched_source(component, workdir, run)
     run("go", "get", *(f"{pkg}@{component.version}" for pkg in component.commands.values()))
     tmp_out = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp_out, ignore_errors=True)
@@ -191,6 +201,20 @@ def _runner(component: GoComponent, workdir: Path, env: dict[str, str]) -> Calla
         return result.stdout
 
     return run
+
+
+def _patched_source(component: GoComponent, workdir: Path, run: Callable[..., str]) -> None:
+    """Copy the module's source next to the build, apply the patches, and build from the copy."""
+    info = json.loads(run("go", "mod", "download", "-json", f"{component.module}@{component.version}"))
+    source = workdir / "src"
+    shutil.copytree(info["Dir"], source)
+    for path in source.rglob("*"):  # the module cache is read-only
+        path.chmod(path.stat().st_mode | 0o200)
+    source.chmod(source.stat().st_mode | 0o200)
+    for patch in component.patches:
+        run("patch", "-p1", "--batch", "--forward", "--directory", str(source), "--input", str(patch.resolve()))
+    with (workdir / "go.mod").open("a") as gomod:
+        gomod.write(f"\nreplace {component.module} => ./src\n")
 
 
 def _pin_kubernetes_staging(component: GoComponent, workdir: Path, run: Callable[..., str]) -> None:

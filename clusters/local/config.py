@@ -63,6 +63,7 @@ def kubelet_config(node: NodeSpec, layout: NodeLayout, ca: Path, serving: CertPa
         "failCgroupV1": False,
         "failSwapOn": False,
         "resolvConf": str(layout.resolv_conf),
+        "podLogsDir": str(layout.pod_logs),
         "clusterDomain": "cluster.local",
         "registerNode": True,
         "registerWithTaints": [{"key": t.key, "value": t.value, "effect": t.effect} for t in node.taints],

@@ -69,6 +69,9 @@ def require_cgroup_v1_or_v2() -> None:
 def mount_hugetlb_if_needed() -> bool:
     """crun refuses hybrid cgroups while cgroup2 owns a controller; a v1 hugetlb mount frees it.
 
+    gVisor's shim needs it too, whatever the runtimes: its OOM monitor loads the sandbox's v1
+    cgroups and fails (`cgroups: cannot find cgroup mount destination`) while hugetlb is v2-only.
+
     Returns True when this call mounted it, so `down` unmounts only what `up` added.
     """
     controllers = CGROUP_V2_HYBRID / "cgroup.controllers"

@@ -62,6 +62,12 @@ class NodeLayout:
         return self.root / "kubelet.kubeconfig"
 
     @property
+    def pod_logs(self) -> Path:
+        """The kubelet's podLogsDir. Not the shared /var/log/pods: every kubelet's garbage collector
+        deletes the log folders of Pods it does not know, i.e. those of every other node."""
+        return self.root / "pod-logs"
+
+    @property
     def resolv_conf(self) -> Path:
         """An empty resolver file: Pods get no nameserver, so they send no DNS traffic off the host."""
         return self.root / "resolv.conf"

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from clusters.local.binaries import Binaries, GoComponent
 from clusters.local.errors import ClusterError
-from clusters.local.runtimes import crun, runc
+from clusters.local.runtimes import crun, runc, runsc
 from clusters.local.topology import Runtime
 
 
@@ -34,7 +34,7 @@ class OCIRuntime(Protocol):
         """The value of `[crio.runtime.runtimes.<handler>]` in CRI-O's config; `root` is its state folder."""
 
 
-RUNTIMES: dict[str, OCIRuntime] = {r.type: r for r in (runc.RUNC, crun.CRUN)}
+RUNTIMES: dict[str, OCIRuntime] = {r.type: r for r in (runc.RUNC, crun.CRUN, runsc.RUNSC)}
 
 
 def runtime_for(runtime: Runtime) -> OCIRuntime:
