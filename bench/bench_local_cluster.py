@@ -18,9 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from clusters.local.binaries import ensure_binaries
 from clusters.local.cluster import LocalCluster
-from clusters.local.topology import load_topology
+from clusters.local.topology import Topology, load_topology
 
 GOAL_WARM_UP_SECONDS = 30.0
 
@@ -75,11 +74,12 @@ class PeakSampler:
         self._thread.join()
 
 
-def cold_build_seconds(version: str, runtimes: set[str]) -> float:
+def cold_build_seconds(topology: Topology) -> float:
+    """Every binary the topology needs, runtimes (runc, gVisor) and CRIs included, into empty caches."""
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as gocache:
         os.environ["GOCACHE"] = gocache
         began = time.monotonic()
-        ensure_binaries(version, runtimes, Path(cache), progress=lambda m: print(f"  {m}"))
+        LocalCluster(topology, progress=lambda m: print(f"  {m}")).ensure_binaries(Path(cache))
         elapsed = time.monotonic() - began
         del os.environ["GOCACHE"]
     return elapsed
@@ -94,8 +94,7 @@ def main() -> None:
     cluster = LocalCluster(topology, progress=lambda _m: None)
     if args.cold:
         print("cold build (empty binary cache, empty Go build cache):")
-        runtimes = {r.binary for r in topology.runtimes.values() if r.from_host}
-        print(f"cold build: {cold_build_seconds(topology.kubernetes_version, runtimes):.0f} s")
+        print(f"cold build: {cold_build_seconds(topology):.0f} s")
     cluster.down()
     cluster.up()  # warm the binary and image caches
     cluster.down()

@@ -106,6 +106,17 @@ class LocalCluster:
         text = self.topology.source.read_text() + "\0" + "\0".join(self.apiserver_extra_args)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def ensure_binaries(self, cache_dir: Path | None = None) -> Binaries:
+        """Locate or build every binary this topology needs: the cluster's, its runtimes' and CRIs'.
+
+        `cache_dir` overrides the cluster's cache (the cold-build benchmark builds into an empty one).
+        """
+        used = [self.topology.runtimes[name] for name in {h.runtime for n in self.topology.nodes for h in n.handlers}]
+        extra = runtimes.components_for(used) + tuple(c for cri in self.cris.values() for c in cri.components())
+        unique = tuple({c.key: c for c in extra}.values())
+        return ensure_binaries(self.topology.kubernetes_version, {r.binary for r in used if r.from_host},
+                               cache_dir or self.cache_dir, progress=self.progress, extra=unique)
+
     def node_layout(self, name: str) -> NodeLayout:
         return next(n for n in self.nodes if n.name == name)
 
@@ -121,11 +132,7 @@ class LocalCluster:
             self.down()
         host.require_cgroup_v1_or_v2()
         host.require_free_ports(self._endpoints())
-        used = [self.topology.runtimes[name] for name in {h.runtime for n in self.topology.nodes for h in n.handlers}]
-        extra = runtimes.components_for(used) + tuple(c for cri in self.cris.values() for c in cri.components())
-        unique = tuple({c.key: c for c in extra}.values())
-        binaries = ensure_binaries(self.topology.kubernetes_version, {r.binary for r in used if r.from_host},
-                                   self.cache_dir, progress=self.progress, extra=unique)
+        binaries = self.ensure_binaries()
         archives = self._image_archives()
         try:
             self._start(binaries, archives)
