@@ -19,6 +19,13 @@ Published ports (the kind API server's) go through ``docker-proxy`` on
 it, unmounts anything left under its folders and puts the ``FORWARD`` policy
 and ``ip_forward`` back to what ``up`` recorded, in case anything changed them.
 
+On a cgroup v1 hybrid host whose cgroup2 still owns ``hugetlb``, ``up`` mounts
+the v1 ``hugetlb`` hierarchy (the local cluster's ``mount_hugetlb_if_needed``)
+before any node starts: runc then places each node container in it, the node
+sees its own part (private cgroupns) as it sees every other controller, and
+crun inside the node accepts the hybrid layout. ``down`` unmounts it only if
+``up`` mounted it and no cgroup is left in it (a local cluster may use it).
+
 Hosts whose capability bounding set lacks a capability (here
 ``CAP_SYS_RESOURCE``) cannot start ``--privileged`` containers: runc asks for
 every capability and the kernel refuses. There the engine's default OCI
@@ -40,6 +47,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from clusters.local import host
 from clusters.local.binaries import default_cache_dir
 from clusters.local.errors import ClusterError
 
@@ -189,6 +197,9 @@ def up(progress: Progress = print) -> dict[str, str]:
     _install()
     ENGINE_DIR.mkdir(parents=True, exist_ok=True)
     _record_host()
+    if host.mount_hugetlb_if_needed():
+        _update_record(mounted_hugetlb=True)
+        progress(f"engine: mounted the v1 hugetlb cgroup at {host.HUGETLB} (hybrid host)")
     runtime = _write_runtime_wrapper()
     config = ENGINE_DIR / "daemon.json"
     config.write_text(json.dumps(daemon_config(runtime), indent=2) + "\n")
@@ -275,17 +286,42 @@ def _record_host() -> None:
     (ENGINE_DIR / "host.json").write_text(json.dumps(record) + "\n")
 
 
+def _update_record(**fields: object) -> None:
+    path = ENGINE_DIR / "host.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}) + "\n")
+
+
 def _restore_host(progress: Progress) -> None:
     try:
         record = json.loads((ENGINE_DIR / "host.json").read_text())
     except (OSError, ValueError):
         return
+    if record.get("mounted_hugetlb"):
+        _release_hugetlb(progress)
     if record.get("forward_policy") and _forward_policy() != record["forward_policy"]:
         progress(f"engine: restoring the iptables FORWARD policy {record['forward_policy']}")
         subprocess.run(["iptables", "-P", "FORWARD", record["forward_policy"]], capture_output=True)
     if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() != record.get("ip_forward"):
         progress(f"engine: restoring net.ipv4.ip_forward={record['ip_forward']}")
         Path("/proc/sys/net/ipv4/ip_forward").write_text(record["ip_forward"] + "\n")
+
+
+def _release_hugetlb(progress: Progress) -> None:
+    """Remove the engine's empty cgroups from the hugetlb hierarchy; unmount it when nothing else is in it."""
+    for folder in sorted((p for p in (host.HUGETLB / "docker").rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+    try:
+        (host.HUGETLB / "docker").rmdir()
+    except OSError:
+        pass
+    if any(p.is_dir() for p in host.HUGETLB.iterdir()):
+        progress(f"engine: {host.HUGETLB} still holds cgroups (another cluster?); leaving it mounted")
+        return
+    host.unmount_hugetlb()
+    progress(f"engine: unmounted the v1 hugetlb cgroup at {host.HUGETLB}")
 
 
 def _forward_policy() -> str | None:
