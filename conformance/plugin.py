@@ -54,7 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                                          "or busybox on other clusters)")
     group.addoption("--run-id", help="label value of this run's objects (default: generated)")
     # --keep-cluster comes from pytest-kind, with the meaning the suite needs for every provider.
-    group.addoption("--topology", type=Path, help="topology file of the local cluster")
+    group.addoption("--topology", type=Path, help="topology file of the local or kind cluster")
     group.addoption("--list-tests", action="store_true",
                     help="list the selected tests with their clauses and the capabilities each needs; "
                          "touches no cluster")
