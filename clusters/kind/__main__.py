@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             from clusters.kind import engine
             if args.action == "up":
                 for key, value in engine.up(_progress).items():
-                    print(f"{key}={value}")
+                    print(f"export {key}={value}")
             elif args.action == "down":
                 engine.down(_progress, purge=args.purge)
             else:

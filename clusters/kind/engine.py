@@ -232,6 +232,7 @@ def down(progress: Progress = print, purge: bool = False) -> None:
             progress(f"engine: removing {len(ids)} container(s)")
             _docker(env, "rm", "-f", "-v", *ids)
         _docker(env, "network", "prune", "-f")
+        _docker(env, "volume", "prune", "-f")
         progress(f"engine: stopping dockerd (pid {pid})")
         _stop(pid)
     _unmount_under(ENGINE_DIR, data_root())

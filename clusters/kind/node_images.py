@@ -92,6 +92,7 @@ def xtables_entries(rootfs: Path) -> list[LayerEntry]:
     for library in sorted(libraries):
         real = rootfs / os.path.realpath(rootfs / library.lstrip("/")).removeprefix(str(rootfs)).lstrip("/")
         entries.append(LayerEntry.file(library, real.read_bytes(), mode=0o755))
+    entries.append(LayerEntry.file("/etc/ld.so.cache", (rootfs / "etc/ld.so.cache").read_bytes()))
     entries += [LayerEntry.symlink(f"/usr/sbin/{tool}", XTABLES_BACKEND) for tool in XTABLES_TOOLS]
     entries.append(LayerEntry.directory("/run"))
     return entries
