@@ -70,7 +70,8 @@ def make_provider(options: RunOptions, progress) -> ClusterProvider | None:
         from clusters.kind.provider import KindProvider
 
         kwargs = {"topology": options.topology} if options.topology else {}
-        return KindProvider(keep=options.keep_cluster, progress=progress, **kwargs)
+        return KindProvider(keep=options.keep_cluster, progress=progress,
+                            apiserver_extra_args=options.apiserver_args, **kwargs)
     from clusters.local.provider import LocalProvider
 
     kwargs = {"topology": options.topology} if options.topology else {}

@@ -592,3 +592,16 @@ def test_kind_missing_from_path_is_one_line(stubs, tmp_path):
     with pytest.raises(ClusterError, match="kind is not on PATH and Go is missing") as err:
         quiet_provider().create()
     assert "\n" not in str(err.value)
+
+
+def test_apiserver_arguments_become_a_kubeadm_cluster_configuration_patch():
+    config = cluster_config(load_topology(), apiserver_args=("--disable-admission-plugins=RuntimeClass",))
+    [patch] = [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]]
+    assert patch == {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
+                     "apiServer": {"extraArgs": [{"name": "disable-admission-plugins", "value": "RuntimeClass"}]}}
+
+
+def test_a_malformed_apiserver_argument_is_one_line(stubs):
+    with pytest.raises(ClusterError, match="must look like --name=value") as err:
+        quiet_provider(apiserver_extra_args=("--no-value",)).create()
+    assert "\n" not in str(err.value)

@@ -44,9 +44,11 @@ class KindProvider:
 
     name = "kind"
 
-    def __init__(self, topology: Path = DEFAULT_TOPOLOGY, keep: bool = False, progress: Progress = print) -> None:
+    def __init__(self, topology: Path = DEFAULT_TOPOLOGY, keep: bool = False, progress: Progress = print,
+                 apiserver_extra_args: tuple[str, ...] = ()) -> None:
         self.topology = load_topology(topology)
         self.keep = keep
+        self.apiserver_extra_args = tuple(apiserver_extra_args)
         self.progress = progress
         self.shell = NodeShell(engine_for(os.environ))
         self._cluster: KindCluster | None = None
@@ -76,8 +78,12 @@ class KindProvider:
             _run(kind, "export", "kubeconfig", "--name", name, "--kubeconfig", str(cluster.kubeconfig_path))
         with tempfile.TemporaryDirectory(prefix="rcc-kind-") as tmp:
             config = Path(tmp) / "kind-config.yaml"
-            config.write_text(cluster_config_yaml(self.topology, cgroup_v1=_host_cgroup_v1(),
-                                                  own_pod_network=built_image))
+            try:
+                config.write_text(cluster_config_yaml(self.topology, cgroup_v1=_host_cgroup_v1(),
+                                                      own_pod_network=built_image,
+                                                      apiserver_args=self.apiserver_extra_args))
+            except ValueError as exc:
+                raise ClusterError(str(exc)) from None
             try:
                 cluster.create(config_file=config)
             except subprocess.CalledProcessError as exc:
