@@ -349,7 +349,8 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
 
 
 def _default_image(state: RunState) -> str:
-    if state.options.cluster == "local":
+    # Both providers build the busybox test image here and load it into the nodes (no registry needed).
+    if state.options.cluster in ("local", "kind"):
         from clusters.local.images import TEST_IMAGE
 
         return TEST_IMAGE

@@ -134,6 +134,22 @@ me=$(hostname)
 sysctl -qw net.ipv4.ip_forward=1
 mkdir -p /etc/cni/net.d
 while true; do
+  # Kubernetes >= 1.32 lets a node read only its own Node; the routes need every
+  # node's podCIDR, so the control plane grants the nodes group read access to Nodes.
+  if [ -f /etc/kubernetes/admin.conf ] && [ ! -f /run/rcc-podnet.rbac ]; then
+    kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f - >/dev/null 2>&1 <<'RBAC' && touch /run/rcc-podnet.rbac
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: rcc-podnet-read-nodes}
+rules: [{apiGroups: [""], resources: [nodes], verbs: [get, list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: rcc-podnet-read-nodes}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: rcc-podnet-read-nodes}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "system:nodes"}]
+RBAC
+  fi
   if [ -f "$KUBECONFIG" ]; then
     kubectl --kubeconfig "$KUBECONFIG" get nodes -o \
       jsonpath='{range .items[*]}{.metadata.name} {.spec.podCIDR} {.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' \
