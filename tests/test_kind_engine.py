@@ -80,3 +80,22 @@ def test_other_commands_pass_through_untouched(tmp_path):
     wrapper, record = make_wrapper(tmp_path)
     subprocess.run([str(wrapper), "--root", "/run/x", "state", "ctr-id"], check=True)
     assert json.loads(record.read_text()) == ["--root", "/run/x", "state", "ctr-id"]
+
+
+def test_down_without_a_running_engine_keeps_an_unfinished_hugetlb_duty(tmp_path, monkeypatch):
+    engine_dir = tmp_path / "rcc-docker"
+    engine_dir.mkdir()
+    (engine_dir / "host.json").write_text(json.dumps({"mounted_hugetlb": True}))
+    (engine_dir / "dockerd.log").write_text("old log\n")
+    monkeypatch.setattr(engine, "ENGINE_DIR", engine_dir)
+    monkeypatch.setattr(engine, "PIDFILE", engine_dir / "dockerd.pid")
+    monkeypatch.setattr(engine, "_remove_docker_cgroups", lambda: None)
+    still_used: list[bool] = [True]
+    monkeypatch.setattr(engine, "_release_hugetlb", lambda progress: not still_used[0])
+
+    engine.down(progress=lambda _: None)
+    assert [p.name for p in engine_dir.iterdir()] == ["host.json"]
+
+    still_used[0] = False
+    engine.down(progress=lambda _: None)
+    assert not engine_dir.exists()

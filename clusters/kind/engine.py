@@ -236,8 +236,14 @@ def down(progress: Progress = print, purge: bool = False) -> None:
         progress(f"engine: stopping dockerd (pid {pid})")
         _stop(pid)
     _unmount_under(ENGINE_DIR, data_root())
-    _restore_host(progress)
-    shutil.rmtree(ENGINE_DIR, ignore_errors=True)
+    _remove_docker_cgroups()
+    if _restore_host(progress):
+        # A duty left (hugetlb still used by another cluster): keep only its record for the next `down`.
+        for entry in ENGINE_DIR.iterdir():
+            if entry.name != "host.json":
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(ENGINE_DIR, ignore_errors=True)
     if purge:
         progress(f"engine: removing its data-root {data_root()}")
         shutil.rmtree(data_root(), ignore_errors=True)
@@ -281,9 +287,17 @@ def _write_runtime_wrapper() -> Path | None:
 
 
 def _record_host() -> None:
-    """What dockerd could change on the host, kept so ``down`` can put it back."""
+    """What dockerd could change on the host, kept so ``down`` can put it back.
+
+    A hugetlb duty an earlier ``down`` could not finish is carried over.
+    """
+    try:
+        earlier = json.loads((ENGINE_DIR / "host.json").read_text())
+    except (OSError, ValueError):
+        earlier = {}
     record = {"forward_policy": _forward_policy(),
-              "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()}
+              "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
+              "mounted_hugetlb": bool(earlier.get("mounted_hugetlb"))}
     (ENGINE_DIR / "host.json").write_text(json.dumps(record) + "\n")
 
 
@@ -292,37 +306,45 @@ def _update_record(**fields: object) -> None:
     path.write_text(json.dumps({**json.loads(path.read_text()), **fields}) + "\n")
 
 
-def _restore_host(progress: Progress) -> None:
+def _restore_host(progress: Progress) -> bool:
+    """Undo what ``up`` recorded; True when a duty is left (hugetlb still in use elsewhere)."""
     try:
         record = json.loads((ENGINE_DIR / "host.json").read_text())
     except (OSError, ValueError):
-        return
-    if record.get("mounted_hugetlb"):
-        _release_hugetlb(progress)
+        return False
+    left = bool(record.get("mounted_hugetlb")) and not _release_hugetlb(progress)
     if record.get("forward_policy") and _forward_policy() != record["forward_policy"]:
         progress(f"engine: restoring the iptables FORWARD policy {record['forward_policy']}")
         subprocess.run(["iptables", "-P", "FORWARD", record["forward_policy"]], capture_output=True)
-    if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() != record.get("ip_forward"):
+    if record.get("ip_forward") and Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() != record["ip_forward"]:
         progress(f"engine: restoring net.ipv4.ip_forward={record['ip_forward']}")
         Path("/proc/sys/net/ipv4/ip_forward").write_text(record["ip_forward"] + "\n")
+    if left:
+        (ENGINE_DIR / "host.json").write_text(json.dumps({"mounted_hugetlb": True}) + "\n")
+    return left
 
 
-def _release_hugetlb(progress: Progress) -> None:
-    """Remove the engine's empty cgroups from the hugetlb hierarchy; unmount it when nothing else is in it."""
-    for folder in sorted((p for p in (host.HUGETLB / "docker").rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
-    try:
-        (host.HUGETLB / "docker").rmdir()
-    except OSError:
-        pass
+def _release_hugetlb(progress: Progress) -> bool:
+    """Unmount the hugetlb hierarchy ``up`` mounted once no cgroup is left in it; False while one is."""
+    _remove_docker_cgroups()
+    if not host.HUGETLB.is_dir():
+        return True
     if any(p.is_dir() for p in host.HUGETLB.iterdir()):
-        progress(f"engine: {host.HUGETLB} still holds cgroups (another cluster?); leaving it mounted")
-        return
+        progress(f"engine: {host.HUGETLB} still holds cgroups of another cluster; leaving it mounted "
+                 "(the next `engine down` unmounts it once they are gone)")
+        return False
     host.unmount_hugetlb()
     progress(f"engine: unmounted the v1 hugetlb cgroup at {host.HUGETLB}")
+    return True
+
+
+def _remove_docker_cgroups() -> None:
+    """The empty ``docker`` parent cgroup dockerd leaves in each v1 hierarchy."""
+    for hierarchy in [*host.v1_controllers(), host.CGROUP_V2_HYBRID]:
+        try:
+            (hierarchy / "docker").rmdir()
+        except OSError:
+            pass
 
 
 def _forward_policy() -> str | None:
