@@ -1,10 +1,11 @@
 """Benchmark of the kind cluster: node-image build, cluster creation, warm suite run, peak memory.
 
-    python3 bench/bench_kind.py [--rebuild-image] [--skip-suite]
+    python3 bench/bench_kind.py [--rebuild-image] [--cold-rootfs] [--skip-suite]
 
 Steps, each timed: the offline node image (``--rebuild-image`` assembles it
 again even when its input key matches; the debootstrap rootfs and the Go
-binaries stay cached), ``KindProvider.create`` for the topology (``kind create
+binaries stay cached; ``--cold-rootfs`` also deletes the debootstrap rootfs
+first, so it is fetched and unpacked again), ``KindProvider.create`` for the topology (``kind create
 cluster`` through pytest-kind-ng, handlers, test image, nodes and CoreDNS
 Ready), the suite on the kept cluster (``pytest suites --cluster kind -n 2
 --keep-cluster``), and the cluster's deletion. Peak memory is the sum over
@@ -16,6 +17,7 @@ v1) or ``memory.peak`` (v2), read before deletion. Needs an engine (``python
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from clusters.kind import engine, node_image
 from clusters.kind.provider import KindProvider
+from clusters.local.binaries import default_cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +48,7 @@ def node_peak_bytes(env: dict[str, str], cluster: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rebuild-image", action="store_true", help="assemble the node image again")
+    parser.add_argument("--cold-rootfs", action="store_true", help="debootstrap the node rootfs again")
     parser.add_argument("--skip-suite", action="store_true", help="only image, create and delete")
     args = parser.parse_args()
     env = engine.docker_env()
@@ -53,10 +57,13 @@ def main() -> int:
         return 2
     figures: dict[str, str] = {}
 
+    if args.cold_rootfs:
+        for rootfs in (default_cache_dir() / "kind-node").glob("debian-*"):
+            shutil.rmtree(rootfs)
     started = time.monotonic()
-    node_image.ensure_node_image(env, progress=print, rebuild=args.rebuild_image)
-    figures["node image (" + ("rebuilt" if args.rebuild_image else "cached or built") + ")"] = \
-        f"{time.monotonic() - started:.0f} s"
+    node_image.ensure_node_image(env, progress=print, rebuild=args.rebuild_image or args.cold_rootfs)
+    how = "debootstrap + assembly" if args.cold_rootfs else "assembly" if args.rebuild_image else "cached or built"
+    figures[f"node image ({how})"] = f"{time.monotonic() - started:.0f} s"
 
     provider = KindProvider(keep=True, progress=print)
     started = time.monotonic()
