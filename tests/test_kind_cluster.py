@@ -16,7 +16,6 @@ must fail exactly the clauses the local variant fails.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
