@@ -98,6 +98,7 @@ def ensure_node_image(env: Mapping[str, str] | None = None, progress: Progress =
         _docker(env, "tag", keyed, tag)
         progress(f"node image: {keyed} is up to date")
         return tag
+    replaced = _docker(env, "image", "inspect", "--format", "{{.Id}}", tag, check=False).stdout.strip()
     progress(f"node image: building {keyed} (cold build: debootstrap, images, import)")
     rootfs = cache / "kind-node" / "build"
     shutil.rmtree(rootfs, ignore_errors=True)
@@ -117,8 +118,19 @@ def ensure_node_image(env: Mapping[str, str] | None = None, progress: Progress =
         shutil.rmtree(rootfs, ignore_errors=True)
         shutil.rmtree(cache / "kind-node" / "archives", ignore_errors=True)
     _docker(env, "tag", keyed, tag)
+    _remove_older_builds(env, version, keyed)
+    if replaced:
+        _docker(env, "rmi", replaced, check=False)  # refused (kept) while another tag still names it
     progress(f"node image: built {keyed}, tagged {tag}")
     return tag
+
+
+def _remove_older_builds(env: Mapping[str, str], version: str, keep: str) -> None:
+    """Images of earlier input keys are never used again; each is about 1 GiB of the engine's data-root."""
+    listed = _docker(env, "images", IMAGE_REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout
+    stale = [ref for ref in listed.split() if ref.startswith(f"{IMAGE_REPOSITORY}:{version}-") and ref != keep]
+    if stale:
+        _docker(env, "rmi", *stale, check=False)
 
 
 def ensure_kind(progress: Progress = print) -> Path:
