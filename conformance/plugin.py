@@ -56,7 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                                          "or busybox on other clusters)")
     group.addoption("--run-id", help="label value of this run's objects (default: generated)")
     # --keep-cluster comes from pytest-kind, with the meaning the suite needs for every provider.
-    group.addoption("--topology", type=Path, help="topology file of the local cluster")
+    group.addoption("--topology", type=Path, help="topology file of the local or kind cluster")
     group.addoption("--list-tests", action="store_true",
                     help="list the selected tests with their clauses and the capabilities each needs; "
                          "touches no cluster")
@@ -373,7 +373,8 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
 
 
 def _default_image(state: RunState) -> str:
-    if state.options.cluster == "local":
+    # Both providers build the busybox test image here and load it into the nodes (no registry needed).
+    if state.options.cluster in ("local", "kind"):
         from clusters.local.images import TEST_IMAGE
 
         return TEST_IMAGE

@@ -69,7 +69,9 @@ def make_provider(options: RunOptions, progress) -> ClusterProvider | None:
     if options.cluster == "kind":
         from clusters.kind.provider import KindProvider
 
-        return KindProvider(keep=options.keep_cluster, progress=progress)
+        kwargs = {"topology": options.topology} if options.topology else {}
+        return KindProvider(keep=options.keep_cluster, progress=progress,
+                            apiserver_extra_args=options.apiserver_args, **kwargs)
     from clusters.local.provider import LocalProvider
 
     kwargs = {"topology": options.topology} if options.topology else {}

@@ -18,11 +18,13 @@ import pytest
 import yaml
 
 from clusters.kind import containerd
-from clusters.kind.config import KIND_API_VERSION, cluster_config, cluster_config_yaml
+from clusters.kind.cluster_ready import corefile_without_forward
+from clusters.kind.config import CGROUP_V1_KUBELET_PATCH, KIND_API_VERSION, cluster_config, cluster_config_yaml
 from clusters.kind.containerd import CRI_PLUGIN_V2, CRI_PLUGIN_V3, containerd_plugin_path, handler_additions
 from clusters.kind.evidence import V1_NO_MEMORY_LIMIT, find_sandbox_id, pod_cgroup_path, v2_translation
+from clusters.kind.node_files import containerd_config
 from clusters.kind.nodes import engine_for
-from clusters.kind.provider import KindProvider
+from clusters.kind.provider import KindProvider, _host_cgroup_v1
 from clusters.kind.topology import DEFAULT_TOPOLOGY, load_topology, parse_topology
 from clusters.local.errors import ClusterError
 from clusters.provider import ClusterProvider, NodeEvidence
@@ -64,6 +66,9 @@ VERSION_3_CONFIG = textwrap.dedent('''\
         SystemdCgroup = true
     ''')
 
+# The offline node image's own file (clusters/kind/node_files.py): runc and crun, no test-handler.
+BUILT_IMAGE_CONFIG = containerd_config("registry.k8s.io/pause:3.10.1")
+
 POD_UID = "5f3c1a2b-0d4e-4f60-9a7b-8c9d0e1f2a3b"
 
 
@@ -87,8 +92,8 @@ def test_default_topology_has_one_control_plane_and_two_heterogeneous_workers():
     assert [(n.name, n.role) for n in topology.nodes] == [
         ("rcc-control-plane", "control-plane"), ("rcc-worker", "worker"), ("rcc-worker2", "worker")]
     worker1, worker2 = topology.workers
-    assert set(worker1.handlers) == {"runc", "test-handler"}
-    assert set(worker2.handlers) == {"runc", "test-handler", "rcc-extra"}
+    assert set(worker1.handlers) == {"runc", "crun"}
+    assert set(worker2.handlers) == {"runc", "crun", "test-handler"}
     assert worker1.labels["rcc.conformance.io/pool"] != worker2.labels["rcc.conformance.io/pool"]
 
 
@@ -103,10 +108,41 @@ def test_generated_yaml_is_a_kind_cluster_with_every_node_role_image_and_label()
         assert node["image"] == topology.image
         assert node.get("labels", {}) == spec.labels
         assert set(node) <= {"role", "image", "labels", "kubeadmConfigPatches"}
+    assert "networking" not in config and "kubeadmConfigPatches" not in config
+
+
+def test_the_offline_image_brings_its_own_pod_network_so_kindnetd_is_not_installed():
+    config = cluster_config(load_topology(), own_pod_network=True)
+    assert config["networking"] == {"disableDefaultCNI": True}
+
+
+def test_a_cgroup_v1_host_gets_kubelets_that_accept_cgroup_v1():
+    config = cluster_config(load_topology(), cgroup_v1=True)
+    [patch] = [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]]
+    assert patch == {"kind": "KubeletConfiguration", "failCgroupV1": False}
+    assert yaml.safe_load(cluster_config_yaml(load_topology(), cgroup_v1=True))["kubeadmConfigPatches"] == [
+        CGROUP_V1_KUBELET_PATCH]
 
 
 def test_handlers_are_not_in_the_cluster_wide_containerd_patches():
     assert "containerdConfigPatches" not in cluster_config(load_topology())
+
+
+def test_the_built_image_config_has_two_real_runtimes_and_no_test_handler():
+    runtimes = runtimes_of(BUILT_IMAGE_CONFIG, CRI_PLUGIN_V2)
+    assert set(runtimes) == {"runc", "crun"}
+    assert runtimes["runc"]["options"]["BinaryName"] != runtimes["crun"]["options"]["BinaryName"]
+    assert all(r["options"]["SystemdCgroup"] is True for r in runtimes.values())
+    addition = handler_additions(BUILT_IMAGE_CONFIG, ["runc", "crun", "test-handler"])
+    assert runtimes_of(BUILT_IMAGE_CONFIG + "\n" + addition, CRI_PLUGIN_V2)["test-handler"] == runtimes["runc"]
+
+
+@pytest.mark.parametrize("corefile", [
+    ".:53 {\n    errors\n    forward . /etc/resolv.conf {\n       max_concurrent 1000\n    }\n    cache 30\n}\n",
+    ".:53 {\n    errors\n    forward . /etc/resolv.conf\n    cache 30\n}\n",
+])
+def test_coredns_keeps_lookups_inside_the_cluster(corefile):
+    assert corefile_without_forward(corefile) == ".:53 {\n    errors\n    cache 30\n}\n"
 
 
 def test_taints_become_a_kubeadm_patch_of_the_nodes_own_registration():
@@ -311,8 +347,19 @@ if args[0] == "exec":
     elif command[:2] == ["crictl", "pods"]:
         sys.stdout.write(json.dumps({"items": [{"id": "sandbox-1", "metadata": {"uid": POD_UID}}]}))
     elif command[:2] == ["crictl", "inspectp"]:
-        sys.stdout.write(json.dumps({"status": {"id": command[-1], "runtimeHandler": "rcc-extra"}}))
+        sys.stdout.write(json.dumps({"status": {"id": command[-1], "runtimeHandler": "test-handler"}}))
+    elif command[0] == "kubectl":
+        rest = command[3:]  # after --kubeconfig /etc/kubernetes/admin.conf
+        with (state / "kubectl.log").open("a") as log:
+            log.write(json.dumps(rest) + "\\n")
+        if rest[:4] == ["-n", "kube-system", "get", "configmap"]:
+            sys.stdout.write(json.dumps({"metadata": {"name": "coredns", "namespace": "kube-system",
+                                                      "resourceVersion": "7"}, "data": {"Corefile": COREFILE}}))
+        elif rest[0] == "replace":
+            (state / "coredns-replaced.json").write_text(sys.stdin.read())
 """
+
+COREFILE = ".:53 {\n    kubernetes cluster.local\n    forward . /etc/resolv.conf {\n       max_concurrent 1000\n    }\n}\n"
 
 
 class Stubs:
@@ -330,6 +377,9 @@ class Stubs:
 
     def node_file(self, node: str, path: str) -> Path:
         return self.state / "nodes" / node / path.lstrip("/")
+
+    def kubectl_calls(self) -> list[list[str]]:
+        return self.calls("kubectl")
 
 
 def write_stub(folder: Path, name: str, body: str, **constants: str) -> None:
@@ -356,16 +406,21 @@ def stubs(tmp_path, monkeypatch) -> Stubs:
     bin_dir.mkdir()
     state.mkdir()
     write_stub(bin_dir, "kind", STUB_KIND, STATE=str(state), KUBECONFIG=KUBECONFIG)
-    write_stub(bin_dir, "docker", STUB_DOCKER, STATE=str(state), INFO_EXIT="0", POD_UID=POD_UID)
+    write_stub(bin_dir, "docker", STUB_DOCKER, STATE=str(state), INFO_EXIT="0", POD_UID=POD_UID, COREFILE=COREFILE)
     for node in load_topology().nodes:
         config = state / "nodes" / node.name / "etc/containerd/config.toml"
         config.parent.mkdir(parents=True)
-        config.write_text(KIND_IMAGE_CONFIG)
+        config.write_text(BUILT_IMAGE_CONFIG)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("RCC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("KIND_EXPERIMENTAL_PROVIDER", raising=False)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
     # KindCluster keeps its kubeconfig under ./.pytest-kind.
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("clusters.kind.provider.build_test_image", fake_test_image)
+    # Building the node image is covered by tests/test_kind_cluster.py; here only whether it is asked for.
+    monkeypatch.setattr("clusters.kind.provider.node_image.ensure_node_image",
+                        lambda **_: (state / "image-ensured").touch())
     return Stubs(state)
 
 
@@ -383,7 +438,7 @@ def test_kind_provider_and_evidence_satisfy_the_protocols():
     provider = quiet_provider()
     assert isinstance(provider, ClusterProvider)
     assert isinstance(provider.evidence(), NodeEvidence)
-    assert provider.declared_handlers == ["rcc-extra", "runc", "test-handler"]
+    assert provider.declared_handlers == ["crun", "runc", "test-handler"]
 
 
 def test_create_runs_kind_create_cluster_with_the_generated_config(stubs):
@@ -393,17 +448,42 @@ def test_create_runs_kind_create_cluster_with_the_generated_config(stubs):
     [create] = stubs.kind_calls("create", "cluster")
     assert flag_value(create, "--name") == "rcc"
     assert flag_value(create, "--config") is not None
-    assert (stubs.state / "config-seen.yaml").read_text() == cluster_config_yaml(provider.topology)
+    expected = cluster_config_yaml(provider.topology, cgroup_v1=_host_cgroup_v1(), own_pod_network=True)
+    assert (stubs.state / "config-seen.yaml").read_text() == expected
     assert kubeconfig.is_file() and yaml.safe_load(kubeconfig.read_text())["current-context"] == "kind-rcc"
+    assert (stubs.state / "image-ensured").exists()
+
+
+def test_an_upstream_node_image_is_neither_built_nor_stripped_of_kindnetd(stubs, tmp_path):
+    raw = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
+    raw["image"] = "kindest/node:v1.37.0"
+    topology = tmp_path / "upstream.yaml"
+    topology.write_text(yaml.safe_dump(raw))
+    quiet_provider(topology=topology).create()
+
+    assert not (stubs.state / "image-ensured").exists()
+    assert "networking" not in yaml.safe_load((stubs.state / "config-seen.yaml").read_text())
+
+
+def test_create_waits_for_ready_nodes_and_coredns_that_forwards_nothing(stubs):
+    quiet_provider().create()
+
+    calls = stubs.kubectl_calls()
+    assert ["wait", "--for=condition=Ready", "nodes", "--all", "--timeout=20s"] in calls
+    assert ["-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=20s"] in calls
+    replaced = json.loads((stubs.state / "coredns-replaced.json").read_text())
+    assert "forward" not in replaced["data"]["Corefile"]
+    assert "kubernetes cluster.local" in replaced["data"]["Corefile"]
+    assert "resourceVersion" not in replaced["metadata"]
 
 
 def test_create_adds_the_extra_handler_only_on_the_node_that_lists_it(stubs):
     quiet_provider().create()
 
     for node in ("rcc-control-plane", "rcc-worker"):
-        assert stubs.node_file(node, "/etc/containerd/config.toml").read_text() == KIND_IMAGE_CONFIG
+        assert stubs.node_file(node, "/etc/containerd/config.toml").read_text() == BUILT_IMAGE_CONFIG
     patched = stubs.node_file("rcc-worker2", "/etc/containerd/config.toml").read_text()
-    assert set(runtimes_of(patched, CRI_PLUGIN_V2)) == {"runc", "test-handler", "rcc-extra"}
+    assert set(runtimes_of(patched, CRI_PLUGIN_V2)) == {"runc", "crun", "test-handler"}
     restarts = [c for c in stubs.calls("docker") if c[-3:] == ["systemctl", "restart", "containerd"]]
     assert restarts == [["exec", "rcc-worker2", "systemctl", "restart", "containerd"]]
 
@@ -461,10 +541,10 @@ def test_evidence_reads_the_sandbox_and_runtime_tables_inside_the_node(stubs):
     evidence = quiet_provider().evidence()
 
     sandbox = evidence.sandbox("rcc-worker2", "ns", "pod", POD_UID)
-    assert (sandbox.sandbox_id, sandbox.runtime_handler) == ("sandbox-1", "rcc-extra")
+    assert (sandbox.sandbox_id, sandbox.runtime_handler) == ("sandbox-1", "test-handler")
     assert evidence.sandbox("rcc-worker2", "ns", "pod", "another-uid") is None
-    assert evidence.cri_runtime_tables("rcc-worker2") == ["rcc-extra", "runc", "test-handler"]
-    assert evidence.cri_runtime_tables("rcc-worker") == ["runc", "test-handler"]
+    assert evidence.cri_runtime_tables("rcc-worker2") == ["crun", "runc", "test-handler"]
+    assert evidence.cri_runtime_tables("rcc-worker") == ["crun", "runc"]
 
 
 def test_evidence_reads_v1_knobs_of_a_pod_cgroup_on_a_cgroup_v2_node(stubs):
@@ -491,7 +571,8 @@ EXPECTED_NO_ENGINE = ("kind needs a running Docker (or podman) engine and none i
 
 
 def test_no_reachable_engine_is_one_line_and_kind_is_never_run(stubs, tmp_path):
-    write_stub(tmp_path / "bin", "docker", STUB_DOCKER, STATE=str(stubs.state), INFO_EXIT="1", POD_UID=POD_UID)
+    write_stub(tmp_path / "bin", "docker", STUB_DOCKER, STATE=str(stubs.state), INFO_EXIT="1", POD_UID=POD_UID,
+               COREFILE=COREFILE)
     with pytest.raises(ClusterError) as err:
         quiet_provider().create()
     assert str(err.value) == EXPECTED_NO_ENGINE
@@ -508,6 +589,19 @@ def test_no_docker_client_at_all_gives_the_same_line(stubs, tmp_path, monkeypatc
 
 def test_kind_missing_from_path_is_one_line(stubs, tmp_path):
     (tmp_path / "bin" / "kind").unlink()
-    with pytest.raises(ClusterError, match="kind is not on PATH") as err:
+    with pytest.raises(ClusterError, match="kind is not on PATH and Go is missing") as err:
         quiet_provider().create()
+    assert "\n" not in str(err.value)
+
+
+def test_apiserver_arguments_become_a_kubeadm_cluster_configuration_patch():
+    config = cluster_config(load_topology(), apiserver_args=("--disable-admission-plugins=RuntimeClass",))
+    [patch] = [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]]
+    assert patch == {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
+                     "apiServer": {"extraArgs": [{"name": "disable-admission-plugins", "value": "RuntimeClass"}]}}
+
+
+def test_a_malformed_apiserver_argument_is_one_line(stubs):
+    with pytest.raises(ClusterError, match="must look like --name=value") as err:
+        quiet_provider(apiserver_extra_args=("--no-value",)).create()
     assert "\n" not in str(err.value)

@@ -29,19 +29,57 @@ from clusters.kind.topology import KindNode, KindTopology
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
 
 
-def cluster_config(topology: KindTopology) -> dict[str, Any]:
-    """The kind ``Cluster`` object for ``topology``."""
-    return {
+# Kubernetes >= 1.35 kubelets refuse cgroup v1 unless told otherwise; a v1 (hybrid) host needs it.
+CGROUP_V1_KUBELET_PATCH = "kind: KubeletConfiguration\nfailCgroupV1: false\n"
+
+
+def apiserver_args_patch(args: tuple[str, ...]) -> str:
+    """A kubeadm ``ClusterConfiguration`` patch giving kube-apiserver ``args`` (``--name=value`` each).
+
+    kubeadm v1beta4 (what kind uses for Kubernetes >= 1.31) lists extraArgs as
+    name/value pairs; kind merges the patch into its own ClusterConfiguration.
+    """
+    pairs = []
+    for arg in args:
+        name, sep, value = arg.removeprefix("--").partition("=")
+        if not sep or not name:
+            raise ValueError(f"apiserver argument {arg!r} must look like --name=value")
+        pairs.append({"name": name, "value": value})
+    return yaml.safe_dump({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
+                           "apiServer": {"extraArgs": pairs}}, sort_keys=False)
+
+
+def cluster_config(topology: KindTopology, cgroup_v1: bool = False, own_pod_network: bool = False,
+                   apiserver_args: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The kind ``Cluster`` object for ``topology``.
+
+    ``cgroup_v1``: the host is cgroup v1 (the node containers share its
+    hierarchy), so every kubelet gets ``failCgroupV1: false``.
+    ``own_pod_network``: the node image brings its own pod network (the
+    offline image, ``clusters.kind.node_files``), so kind must not install
+    kindnetd, whose image that node does not have.
+    ``apiserver_args``: extra kube-apiserver flags (the suite's broken variants).
+    """
+    config: dict[str, Any] = {
         "apiVersion": KIND_API_VERSION,
         "kind": "Cluster",
         "name": topology.name,
-        "nodes": [node_config(node, topology.image) for node in topology.nodes],
     }
+    if own_pod_network:
+        config["networking"] = {"disableDefaultCNI": True}
+    patches = ([CGROUP_V1_KUBELET_PATCH] if cgroup_v1 else []) + (
+        [apiserver_args_patch(apiserver_args)] if apiserver_args else [])
+    if patches:
+        config["kubeadmConfigPatches"] = patches
+    config["nodes"] = [node_config(node, topology.image) for node in topology.nodes]
+    return config
 
 
-def cluster_config_yaml(topology: KindTopology) -> str:
+def cluster_config_yaml(topology: KindTopology, cgroup_v1: bool = False, own_pod_network: bool = False,
+                        apiserver_args: tuple[str, ...] = ()) -> str:
     """``cluster_config`` as the YAML text ``kind create cluster --config`` reads."""
-    return yaml.dump(cluster_config(topology), Dumper=_BlockDumper, sort_keys=False)
+    return yaml.dump(cluster_config(topology, cgroup_v1, own_pod_network, apiserver_args), Dumper=_BlockDumper,
+                     sort_keys=False)
 
 
 def node_config(node: KindNode, image: str) -> dict[str, Any]:

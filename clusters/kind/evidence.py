@@ -8,9 +8,13 @@ Pod's cgroup is the systemd slice
 UID's dashes turned into underscores because a dash separates slice levels.
 
 Callers name cgroup files in cgroup v1 terms (``memory.limit_in_bytes``,
-``cpu.cfs_quota_us``), as the local cluster's hybrid host has them; most kind
-hosts are cgroup v2, so those knobs are read from their v2 files and given
-back in the v1 form.
+``cpu.cfs_quota_us``). A node container sees its host's cgroup version: on a
+cgroup v1 (hybrid) host such as this project's machine, each controller is a
+hierarchy of its own (``/sys/fs/cgroup/memory/kubelet.slice/...``, the node's
+part of it through a private cgroup namespace, kind's entrypoint binding the
+``kubelet`` roots), so the knob is read under its controller. On a cgroup v2
+host the knobs are read from their v2 files and given back in the v1 form.
+Which one applies is probed once per node (``/sys/fs/cgroup/cgroup.controllers``).
 """
 
 from __future__ import annotations

@@ -5,14 +5,21 @@ name) and ``kind delete cluster``; this module adds what it lacks: the
 generated config with per-node labels and taints, per-node handler sets
 (``clusters.kind.config`` explains why those are applied after creation), the
 test image, and ownership: a cluster that already existed is attached to and
-never deleted. Only a ``kind`` already on PATH is used, because
-``KindCluster`` would otherwise try to download one from GitHub.
+never deleted. ``kind`` is the one on PATH or one built from the Go module
+proxy (``KindCluster`` would otherwise try to download one from GitHub).
+
+Where the topology names the offline node image, it is built first (cached,
+``clusters.kind.node_image``); the engine is the caller's own, or the
+project's dockerd (``clusters.kind.engine``), whose ``DOCKER_HOST`` is then
+set for this process so kind, pytest-kind and ``docker exec`` all reach it.
+After creation the provider waits for every node and CoreDNS to be Ready, and
+takes CoreDNS's ``forward`` out of its Corefile: a lookup that the cluster
+cannot answer fails inside the cluster instead of leaving the machine.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -20,6 +27,7 @@ from pathlib import Path
 
 from pytest_kind import KindCluster
 
+from clusters.kind import cluster_ready, engine, node_image
 from clusters.kind.config import cluster_config_yaml
 from clusters.kind.containerd import handler_additions
 from clusters.kind.evidence import CONTAINERD_CONFIG, KindEvidence
@@ -36,9 +44,11 @@ class KindProvider:
 
     name = "kind"
 
-    def __init__(self, topology: Path = DEFAULT_TOPOLOGY, keep: bool = False, progress: Progress = print) -> None:
+    def __init__(self, topology: Path = DEFAULT_TOPOLOGY, keep: bool = False, progress: Progress = print,
+                 apiserver_extra_args: tuple[str, ...] = ()) -> None:
         self.topology = load_topology(topology)
         self.keep = keep
+        self.apiserver_extra_args = tuple(apiserver_extra_args)
         self.progress = progress
         self.shell = NodeShell(engine_for(os.environ))
         self._cluster: KindCluster | None = None
@@ -53,8 +63,13 @@ class KindProvider:
     def create(self) -> Path:
         if self._cluster is not None and self._ready:
             return self._cluster.kubeconfig_path
+        if self.shell.engine == "docker":
+            _use_engine_environment()
         require_engine(self.shell.engine)
-        kind = _kind_binary()
+        kind = node_image.ensure_kind(self.progress)
+        built_image = node_image.is_built_image(self.topology.image)
+        if built_image:
+            node_image.ensure_node_image(progress=self.progress)
         name = self.topology.name
         existed = name in _run(kind, "get", "clusters").split()
         cluster = KindCluster(name, kind_path=kind)
@@ -63,7 +78,12 @@ class KindProvider:
             _run(kind, "export", "kubeconfig", "--name", name, "--kubeconfig", str(cluster.kubeconfig_path))
         with tempfile.TemporaryDirectory(prefix="rcc-kind-") as tmp:
             config = Path(tmp) / "kind-config.yaml"
-            config.write_text(cluster_config_yaml(self.topology))
+            try:
+                config.write_text(cluster_config_yaml(self.topology, cgroup_v1=_host_cgroup_v1(),
+                                                      own_pod_network=built_image,
+                                                      apiserver_args=self.apiserver_extra_args))
+            except ValueError as exc:
+                raise ClusterError(str(exc)) from None
             try:
                 cluster.create(config_file=config)
             except subprocess.CalledProcessError as exc:
@@ -75,6 +95,8 @@ class KindProvider:
             for node in self.topology.nodes:
                 self._add_missing_handlers(node)
             self._load_test_image(kind, Path(tmp))
+            cluster_ready.wait_until_ready(
+                self.shell, next(n.name for n in self.topology.nodes if n.role == "control-plane"), self.progress)
         self._ready = True
         return cluster.kubeconfig_path
 
@@ -93,8 +115,9 @@ class KindProvider:
 
     def export_logs(self, destination: Path) -> None:
         """``kind export logs``: every node's journal, containerd and kubelet logs, pod logs."""
-        kind = shutil.which("kind")
-        if kind is None:
+        try:
+            kind = str(node_image.ensure_kind(self.progress))
+        except ClusterError:
             return
         destination.mkdir(parents=True, exist_ok=True)
         try:
@@ -125,11 +148,16 @@ class KindProvider:
         _run(kind, "load", "image-archive", str(archive), "--name", self.topology.name)
 
 
-def _kind_binary() -> Path:
-    kind = shutil.which("kind")
-    if kind is None:
-        raise ClusterError("kind is not on PATH: install it (go install sigs.k8s.io/kind@v0.33.0) and retry")
-    return Path(kind)
+def _use_engine_environment() -> None:
+    """Point this process (and so kind, pytest-kind and ``docker exec``) at the engine that answers."""
+    env = engine.docker_env()
+    if env.get("DOCKER_HOST") and env["DOCKER_HOST"] != os.environ.get("DOCKER_HOST"):
+        os.environ["DOCKER_HOST"] = env["DOCKER_HOST"]
+
+
+def _host_cgroup_v1() -> bool:
+    """Node containers share the host's cgroup version; v1 (hybrid too) has no cgroup.controllers at the root."""
+    return not Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
 def _run(kind: Path, *args: str) -> str:
