@@ -24,7 +24,7 @@ from conformance.case import DEFAULT_TIMEOUTS, Case, RunSettings
 from conformance.clauses import CLAUSES, FAMILIES
 from conformance.kube import ConnectionProblem, as_rejection
 from conformance.kubeconfig import KubeconfigProblem
-from conformance.liveness import RunLease
+from conformance.liveness import RunLease, live_runs
 from conformance.preflight import API_CLAUSE, Facts, capability_table, runtimeclass_api_missing
 from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
                                  make_provider, new_run_id, probe_run)
@@ -348,8 +348,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             lock.unlink(missing_ok=True)
     finally:
         provider = config.stash[PROVIDER]
-        if provider is not None:
+        others = _other_live_runs(kube, state.options.run_id) if provider is not None else set()
+        if others:
+            # A second run reused the cluster this one brought up (`up` is idempotent); tearing it
+            # down now would pull it from under that run. The last run out destroys it.
+            config.get_terminal_writer().line(f"[rcc] leaving the {provider.name} cluster up: run(s) "
+                                              f"{', '.join(sorted(others))} still use it")
+        elif provider is not None:
             provider.destroy()
+
+
+def _other_live_runs(kube, run_id: str) -> set[str]:
+    """Runs other than this one holding an unexpired Lease on the cluster (none if it cannot be read)."""
+    try:
+        return (live_runs(kube) or set()) - {run_id}
+    except Exception:  # noqa: BLE001 - an unreachable API server has no run to protect
+        return set()
 
 
 @pytest.fixture

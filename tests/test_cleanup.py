@@ -116,3 +116,18 @@ def test_next_run_sweeps_a_dead_runs_leftovers_and_spares_a_live_run(cluster):
         live.release()
         subprocess.run([sys.executable, "-m", "conformance.cleanup", "--kubeconfig", str(cluster[0])], cwd=ROOT,
                        capture_output=True, timeout=120)
+
+
+def test_a_run_leaves_the_cluster_up_while_another_live_run_uses_it(cluster):
+    """`up` reuses a healthy cluster, so two runs can share one: the first out must not tear it down."""
+    _, kube = cluster
+    other = RunLease(kube, "rother").acquire()
+    try:
+        # No --keep-cluster: without the other run's Lease this run would take the cluster down.
+        result = subprocess.run([sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q",
+                                 "-k", "409"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout[-2000:]
+        assert "leaving the local cluster up: run(s) rother still use it" in result.stdout
+        assert LocalProvider(keep=True, progress=lambda _m: None).cluster.is_healthy()
+    finally:
+        other.release()
