@@ -23,6 +23,7 @@ from conformance.case import DEFAULT_TIMEOUTS, Case, RunSettings
 from conformance.clauses import CLAUSES, FAMILIES
 from conformance.kube import ConnectionProblem, as_rejection
 from conformance.liveness import RunLease
+from conformance.namespaces import NamespacePool
 from conformance.preflight import Facts, capability_table
 from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
                                  make_provider, new_run_id, probe_run)
@@ -32,6 +33,7 @@ STATE = pytest.StashKey[RunState]()
 PROVIDER = pytest.StashKey[object]()
 KUBE = pytest.StashKey[object]()
 LEASE = pytest.StashKey[RunLease]()
+POOL = pytest.StashKey[NamespacePool]()
 RUN_ID = re.compile(r"^[a-z0-9]{1,20}$")
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
 
@@ -132,6 +134,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[STATE] = state
     config.stash[PROVIDER] = provider
     config.stash[KUBE] = kube
+    if _runs_tests_here(config) and state.facts.has("workspace"):
+        worker = getattr(config, "workerinput", {}).get("workerid", "gw")
+        config.stash[POOL] = NamespacePool(kube, options.run_id, worker, options.timeouts["namespace"]).start()
+
+
+def _runs_tests_here(config: pytest.Config) -> bool:
+    """An xdist worker, or a run without xdist; an xdist controller only hands tests out."""
+    return hasattr(config, "workerinput") or not config.pluginmanager.has_plugin("dsession")
 
 
 def _stop_on_sigterm() -> None:
@@ -302,6 +312,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    if POOL in config.stash:
+        config.stash[POOL].close()
     if config.getoption("rcc_report_dir", None) and _tracker is not None and not hasattr(config, "workerinput"):
         from conformance import report  # summary.json (also for a run without a cluster)
 
@@ -316,21 +328,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     state = config.stash[STATE]
     kube = config.stash[KUBE]
+    provider = config.stash[PROVIDER]
     try:
-        sweep(kube, run_id=state.options.run_id)
+        # Deletion is requested either way; waiting for namespaces to finish terminating only
+        # matters on a cluster that stays (a destroyed one takes them along).
+        sweep(kube, run_id=state.options.run_id, wait=0 if getattr(provider, "destroys_cluster", False) else 60)
         if LEASE in config.stash:
             config.stash[LEASE].release()
         for lock in Path(tempfile.gettempdir()).glob(f"rcc-{state.options.run_id}-*.lock"):
             lock.unlink(missing_ok=True)
     finally:
-        provider = config.stash[PROVIDER]
         if provider is not None:
             provider.destroy()
 
 
 @pytest.fixture
 def rcc(request: pytest.FixtureRequest, record_property) -> Case:
-    """The test's view of the cluster: its own namespace, factories with cleanup, waiters, evidence."""
+    """The test's view of the cluster: its own namespace (opened on first use), factories with cleanup,
+    waiters, evidence."""
     config = request.config
     if STATE not in config.stash:
         pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
@@ -341,9 +356,8 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
                            image=state.options.image or _default_image(state), timeouts=state.options.timeouts,
                            facts=state.facts, evidence=evidence)
     case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
-                record_property=record_property)
+                record_property=record_property, pool=config.stash.get(POOL, None))
     request.node._rcc_case = case
-    case.open_namespace()
     yield case
     case.close()
 
