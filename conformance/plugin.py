@@ -330,9 +330,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     kube = config.stash[KUBE]
     provider = config.stash[PROVIDER]
     try:
-        # Deletion is requested either way; waiting for namespaces to finish terminating only
-        # matters on a cluster that stays (a destroyed one takes them along).
-        sweep(kube, run_id=state.options.run_id, wait=0 if getattr(provider, "destroys_cluster", False) else 60)
+        # Deletion is requested either way. On an existing cluster (the user's) the run ends only once
+        # its namespaces have finished terminating; on one the suite brought up, waiting would only
+        # keep the run from ending (a later run's sweep skips namespaces already terminating).
+        sweep(kube, run_id=state.options.run_id, wait=60 if provider is None else 0)
         if LEASE in config.stash:
             config.stash[LEASE].release()
         for lock in Path(tempfile.gettempdir()).glob(f"rcc-{state.options.run_id}-*.lock"):

@@ -77,12 +77,6 @@ class LocalProvider:
 
     def create(self) -> Path:
         return self.cluster.up()
-
-    @property
-    def destroys_cluster(self) -> bool:
-        """`destroy` stops the whole cluster: nothing in it needs to finish being deleted first."""
-        return not self.keep
-
     def destroy(self) -> None:
         if not self.keep:
             self.cluster.down()
