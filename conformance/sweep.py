@@ -40,7 +40,8 @@ def sweep(kube: Kube, run_id: str | None = None, older_than: timedelta | None = 
     classes = chosen(listed_or_empty(lambda: kube.node.list_runtime_class(label_selector=selector)))
     runs = {i.metadata.labels.get(manifests.LABEL_RUN) for i in namespaces + classes}
     for ns in namespaces:
-        ignore_not_found(lambda: kube.core.delete_namespace(ns.metadata.name, grace_period_seconds=0))
+        if ns.metadata.deletion_timestamp is None:  # one already terminating needs no second delete
+            ignore_not_found(lambda: kube.core.delete_namespace(ns.metadata.name, grace_period_seconds=0))
     for rc in classes:
         ignore_not_found(lambda: kube.node.delete_runtime_class(rc.metadata.name))
     if cutoff is None:
