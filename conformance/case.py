@@ -26,7 +26,7 @@ from kubernetes.client import CoreV1Event as V1Event, V1Pod
 from clusters.provider import NodeEvidence, SandboxInfo
 from conformance import manifests, quantities
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
-from conformance.namespaces import NamespacePool
+from conformance.namespaces import NamespacePool, await_default_service_account
 from conformance.preflight import Facts
 from conformance.waiting import holds_for, wait_for
 from conformance.watching import Changes
@@ -116,9 +116,7 @@ class Case:
         with allure.step(f"create namespace {name} (PodSecurity restricted)"):
             self.kube.core.create_namespace(manifests.namespace(name, self.settings.run_id))
             self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespace(name)))
-            wait_for(f"default ServiceAccount in {name}",
-                     lambda: self._exists(lambda: self.kube.core.read_namespaced_service_account("default", name)),
-                     timeout=self.settings.timeouts["namespace"], interval=0.1)
+            await_default_service_account(self.kube, name, self.settings.timeouts["namespace"])
         return name
 
     def _sleep(self, seconds: float) -> None:
@@ -436,9 +434,6 @@ class Case:
         }
 
     # --- internals ----------------------------------------------------------------------
-
-    def _exists(self, read: Callable[[], Any]) -> bool | None:
-        return True if rejection(read) is None else None
 
     def _phase_is(self, name: str, phase: str) -> V1Pod | None:
         pod = self.read_pod(name)

@@ -82,8 +82,13 @@ class NamespacePool:
         name = f"rcc-{self.run_id}-{self.worker}-ns{next(self._counter)}"
         self.kube.core.create_namespace(manifests.namespace(name, self.run_id))
         self._made.append(name)
-        wait_for(f"default ServiceAccount in {name}",
-                 lambda: True if rejection(lambda: self.kube.core.read_namespaced_service_account(
-                     "default", name)) is None else None,
-                 timeout=self.timeout, interval=0.1)
+        await_default_service_account(self.kube, name, self.timeout)
         return name
+
+
+def await_default_service_account(kube: Kube, namespace: str, timeout: float) -> None:
+    """Until the controller-manager has made the namespace's `default` ServiceAccount (Pods need it)."""
+    wait_for(f"default ServiceAccount in {namespace}",
+             lambda: True if rejection(lambda: kube.core.read_namespaced_service_account(
+                 "default", namespace)) is None else None,
+             timeout=timeout, interval=0.1)
