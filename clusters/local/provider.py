@@ -77,6 +77,7 @@ class LocalProvider:
 
     def create(self) -> Path:
         return self.cluster.up()
+
     def destroy(self) -> None:
         if not self.keep:
             self.cluster.down()
