@@ -1,7 +1,7 @@
 """Upstream Kubernetes' own RuntimeClass e2e tests vs this suite, on one warm local cluster.
 
     python3 bench/compare_upstream.py [--rounds 3] [--variants | --variant NAME] [--keep-cluster]
-                                      [--no-handler-probe] [--no-warm-up] [--out DIR]
+                                      [--no-handler-probe] [--no-warm-up] [--out DIR] [--workers 1,2,4]
     python3 bench/compare_upstream.py --report-only DIR      # print the tables of an earlier run again
 
 What it does (issue 6):
@@ -11,8 +11,9 @@ What it does (issue 6):
    both nodes, own ports/addresses/CIDRs), timing a warm bring-up, and imports the images
    upstream's tests use under their registry.k8s.io references (clusters/upstream/images.py).
 3. Runs, alternately, `--rounds` times: upstream's focus
-   `RuntimeClass|validates pod overhead is considered` (11 specs), this suite serially, and
-   this suite with `-n 2`; each with the cluster's peak memory sampled.
+   `RuntimeClass|validates pod overhead is considered` (11 specs), then this suite once per
+   `--workers` count (default: serial, `-n 2` and the main job's default,
+   conformance.run.DEFAULT_WORKERS); each with the cluster's peak memory sampled.
 4. With `--variants`, brings up the broken clusters of tests/test_mutants.py (one at a time,
    same cluster name) and records which suite failed on each.
 5. Prints Markdown tables for the README. Raw data lands in `--out` (results.json, reports).
@@ -53,6 +54,7 @@ from clusters.local.topology import Topology, load_topology  # noqa: E402
 from clusters.upstream import clauses as upstream_clauses  # noqa: E402
 from clusters.upstream import host, images, results  # noqa: E402
 from conformance.clauses import CLAUSES  # noqa: E402
+from conformance.run import DEFAULT_WORKERS  # noqa: E402
 
 TOPOLOGY = ROOT / "clusters" / "upstream" / "topology.yaml"
 FOCUS = "RuntimeClass|validates pod overhead is considered"
@@ -66,7 +68,7 @@ SUITE_WRITES_SUMMARY = "--rcc-report-dir" in (ROOT / "conformance" / "plugin.py"
 
 @dataclass
 class RunRecord:
-    kind: str  # upstream | suite-serial | suite-n2
+    kind: str  # upstream | suite-serial | suite-n<workers>
     exit_code: int
     wall_seconds: float
     peak_bytes: int
@@ -197,13 +199,17 @@ def _upstream_coverage(records: list[RunRecord]) -> dict[str, str]:
 
 
 def comparison_table(bench: Bench) -> list[str]:
-    kinds = {k: [r for r in bench.records if r.kind == k] for k in ("upstream", "suite-serial", "suite-n2")}
+    order = ["upstream", "suite-serial", *sorted({r.kind for r in bench.records if r.kind.startswith("suite-n")},
+                                                 key=lambda k: int(k.removeprefix("suite-n")))]
+    kinds = {k: [r for r in bench.records if r.kind == k] for k in order}
     present = [k for k, rs in kinds.items() if rs]
     titles = {"upstream": "upstream e2e (RuntimeClass focus)", "suite-serial": "this suite, serial",
-              "suite-n2": "this suite, `-n 2`"}
+              **{k: f"this suite, `-n {k.removeprefix('suite-n')}`" + (" (main job's default)" if k ==
+                                                                       f"suite-n{DEFAULT_WORKERS}" else "")
+                 for k in order if k.startswith("suite-n")}}
     upstream_wall = statistics.median(r.wall_seconds for r in kinds["upstream"]) if kinds["upstream"] else 0
     cov_up = _upstream_coverage(kinds["upstream"])
-    ours = kinds["suite-serial"] or kinds["suite-n2"]
+    ours = next((kinds[k] for k in order[1:] if kinds[k]), [])
     cov_ours = ours[-1].run.covered_clauses() if ours else set()
     lines = ["| | " + " | ".join(titles[k] for k in present) + " |", "|---|" + "---|" * len(present)]
     row = {
@@ -241,7 +247,7 @@ def _upstream_verdicts(run: results.SuiteRun) -> str:
 
 def clause_table(bench: Bench) -> list[str]:
     ups = [r for r in bench.records if r.kind == "upstream"]
-    ours = [r for r in bench.records if r.kind == "suite-serial"] or [r for r in bench.records if r.kind == "suite-n2"]
+    ours = [r for r in bench.records if r.kind == "suite-serial"] or [r for r in bench.records if r.kind != "upstream"]
     cov_up = _upstream_coverage(ups)
     tests_by_clause: dict[str, list[str]] = {}
     for t in upstream_clauses.UPSTREAM_TESTS:
@@ -332,9 +338,16 @@ def main() -> None:
                         help="do not link /etc/containerd/config.toml for upstream's handler probe")
     parser.add_argument("--no-warm-up", action="store_true", help="reuse a running cluster instead of timing down+up")
     parser.add_argument("--out", type=Path, default=None, help="folder for reports and results.json")
+    parser.add_argument("--workers", default=f"1,2,{DEFAULT_WORKERS}",
+                        help="xdist worker counts to run this suite with, each round (1 = serial; default "
+                             f"1,2,{DEFAULT_WORKERS}: serial, -n 2 and the main job's default)")
     parser.add_argument("--report-only", type=Path, metavar="DIR",
                         help="print the tables again from an earlier run's folder; touches no cluster")
     args = parser.parse_args()
+    try:
+        worker_counts = list(dict.fromkeys(int(n) for n in args.workers.split(",")))
+    except ValueError:
+        parser.error(f"--workers {args.workers!r}: use comma-separated counts, e.g. 1,2,4")
     if args.report_only:
         bench, rounds = load_bench(args.report_only)
         print_report(bench, rounds, load_topology(TOPOLOGY))
@@ -363,7 +376,7 @@ def main() -> None:
                 record = run_upstream(bench, cluster, out / f"round{n}" / "upstream")
             bench.records.append(record)
             say(f"round {n}: upstream {record.wall_seconds:.0f} s, {_one_line(record)}")
-            for workers in (1, 2):
+            for workers in worker_counts:
                 record = run_suite(bench, cluster, out / f"round{n}" / f"suite-n{workers}", workers, TOPOLOGY)
                 bench.records.append(record)
                 say(f"round {n}: this suite (-n {workers}) {record.wall_seconds:.0f} s, {_one_line(record)}")

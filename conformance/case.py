@@ -26,8 +26,10 @@ from kubernetes.client import CoreV1Event as V1Event, V1Pod
 from clusters.provider import NodeEvidence, SandboxInfo
 from conformance import manifests, quantities
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
+from conformance.namespaces import NamespacePool, await_default_service_account
 from conformance.preflight import Facts
 from conformance.waiting import holds_for, wait_for
+from conformance.watching import Changes
 
 DEFAULT_TIMEOUTS = {
     "pod-start": 120.0,       # created -> Succeeded/Running (image present, sandbox created)
@@ -66,9 +68,11 @@ class Case:
     settings: RunSettings
     test_name: str
     record_property: Callable[[str, Any], None]
-    namespace: str = ""
+    pool: NamespacePool | None = None
+    _namespace: str = ""
     _cleanups: list[Callable[[], None]] = field(default_factory=list)
     _counter: Any = field(default_factory=itertools.count)
+    _changes: Changes | None = None
 
     # --- names and lifecycle ----------------------------------------------------------
 
@@ -94,16 +98,37 @@ class Case:
         if errors:
             raise errors[0]
 
-    def open_namespace(self) -> str:
+    @property
+    def namespace(self) -> str:
+        """The test's own namespace, opened on first use: tests of cluster-scoped objects make none."""
+        if not self._namespace:
+            self._namespace = self._open_namespace()
+        return self._namespace
+
+    def _open_namespace(self) -> str:
+        """Taken ready from the pool (conformance.namespaces), or created and awaited here."""
+        if self.pool is not None:
+            name = self.pool.take()
+            with allure.step(f"namespace {name} (made ahead: PodSecurity restricted, default ServiceAccount present)"):
+                self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespace(name)))
+            return name
         name = self.unique("rcc")[:63]
         with allure.step(f"create namespace {name} (PodSecurity restricted)"):
             self.kube.core.create_namespace(manifests.namespace(name, self.settings.run_id))
             self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespace(name)))
-            wait_for(f"default ServiceAccount in {name}",
-                     lambda: self._exists(lambda: self.kube.core.read_namespaced_service_account("default", name)),
-                     timeout=self.settings.timeouts["namespace"])
-        self.namespace = name
+            await_default_service_account(self.kube, name, self.settings.timeouts["namespace"])
         return name
+
+    def _sleep(self, seconds: float) -> None:
+        """Between looks at the namespace's Pods and events: until the next change, at most `seconds`.
+
+        The watches start with the first wait of the test and stop with its cleanup.
+        """
+        if self._changes is None:
+            self._changes = Changes([(self.kube.core.list_namespaced_pod, (self.namespace,)),
+                                     (self.kube.core.list_namespaced_event, (self.namespace,))]).start()
+            self.defer(self._changes.stop)
+        self._changes.sleep(seconds)
 
     # --- RuntimeClasses -----------------------------------------------------------------
 
@@ -188,7 +213,7 @@ class Case:
         with allure.step(f"dry-run create Pod {body['metadata']['name']} until it is rejected"):
             refused = wait_for("the Pod is rejected", lambda: rejection(
                 lambda: self.kube.core.create_namespaced_pod(self.namespace, body, dry_run=DRY_RUN)),
-                timeout=self.settings.timeouts["schedule"])
+                timeout=self.settings.timeouts["schedule"], interval=0.1)
         self.attach("API answer", refused.__dict__)
         return refused
 
@@ -214,13 +239,14 @@ class Case:
         with allure.step(f"Pod {name} reaches {phase}"):
             return wait_for(f"Pod {name} reaches {phase}", lambda: self._phase_is(name, phase),
                             timeout=self.settings.timeouts["pod-start"], failure=lambda: self._why_not_running(name),
-                            describe=lambda: self._describe(name))
+                            describe=lambda: self._describe(name), sleep=self._sleep)
 
     def wait_event(self, pod: V1Pod, reason: str, budget: str) -> V1Event:
         name = pod.metadata.name
         with allure.step(f"event {reason} for Pod {name}"):
             event = wait_for(f"event {reason} for Pod {name}", lambda: self.event_with_reason(name, reason),
-                             timeout=self.settings.timeouts[budget], describe=lambda: self._describe(name))
+                             timeout=self.settings.timeouts[budget], describe=lambda: self._describe(name),
+                             sleep=self._sleep)
         self.attach(f"event {reason}", {"reason": event.reason, "message": event.message, "type": event.type})
         return event
 
@@ -234,7 +260,8 @@ class Case:
         with allure.step(f"Pod {name} fails visibly (FailedCreatePodSandBox or Failed)"):
             decisive = wait_for(f"Pod {name} shows its failure", lambda: self._visible_failure(name),
                                 timeout=self.settings.timeouts["sandbox-failure"],
-                                failure=lambda: self._started(name), describe=lambda: self._describe(name))
+                                failure=lambda: self._started(name), describe=lambda: self._describe(name),
+                                sleep=self._sleep)
         form, message = decisive
         self.attach("decisive failure", {"form": form, "message": message})
         if handler is not None and form != "Failed":
@@ -246,7 +273,7 @@ class Case:
         name = pod.metadata.name
         with allure.step(f"Pod {name} keeps running"):
             holds_for(f"Pod {name} must keep running", lambda: self._not_running(name),
-                      window=self.settings.timeouts["never-runs"])
+                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
 
     def pod_update_rejection(self, pod: V1Pod, patch: dict[str, Any]) -> Rejection | None:
         name = pod.metadata.name
@@ -267,7 +294,8 @@ class Case:
         with allure.step(f"Pod {name} is scheduled"):
             node = wait_for(f"Pod {name} is bound to a node", lambda: self.read_pod(name).spec.node_name,
                             timeout=self.settings.timeouts["schedule"],
-                            failure=lambda: self._unschedulable(name), describe=lambda: self._describe(name))
+                            failure=lambda: self._unschedulable(name), describe=lambda: self._describe(name),
+                            sleep=self._sleep)
         self.attach("scheduled", {"pod": name, "node": node})
         return node
 
@@ -277,9 +305,11 @@ class Case:
         if expected_message:
             assert expected_message in (event.message or ""), f"FailedScheduling says: {event.message}"
         name = pod.metadata.name
-        holds_for(f"Pod {name} must stay unscheduled",
-                  lambda: (lambda node: f"it was bound to {node}" if node else None)(self.read_pod(name).spec.node_name),
-                  window=self.settings.timeouts["never-runs"])
+        with allure.step(f"Pod {name} stays unscheduled"):
+            holds_for(f"Pod {name} must stay unscheduled",
+                      lambda: (lambda node: f"it was bound to {node}" if node else None)(
+                          self.read_pod(name).spec.node_name),
+                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
         return event.message or ""
 
     def free_allocatable(self, node: str) -> dict[str, int]:
@@ -309,7 +339,7 @@ class Case:
         name = pod.metadata.name
         with allure.step(f"Pod {name} never runs ({why})"):
             holds_for(f"Pod {name} must never run", lambda: self._started(name),
-                      window=self.settings.timeouts["never-runs"])
+                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
 
     # --- node changes (always restored) -------------------------------------------------
 
@@ -390,7 +420,7 @@ class Case:
 
     def diagnostics(self) -> dict[str, Any]:
         """Pods, their events and RuntimeClasses of this test: attached when it fails."""
-        if not self.namespace:
+        if not self._namespace:
             return {}
         pods = self.kube.core.list_namespaced_pod(self.namespace).items
         events = self.kube.core.list_namespaced_event(self.namespace).items
@@ -404,9 +434,6 @@ class Case:
         }
 
     # --- internals ----------------------------------------------------------------------
-
-    def _exists(self, read: Callable[[], Any]) -> bool | None:
-        return True if rejection(read) is None else None
 
     def _phase_is(self, name: str, phase: str) -> V1Pod | None:
         pod = self.read_pod(name)

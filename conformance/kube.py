@@ -53,6 +53,10 @@ class Kube:
             api.set_default_header("Impersonate-Group", group)
         return _typed(api, self.server, self.context)
 
+    def own_connection(self) -> "Kube":
+        """The same cluster and identity over a connection of its own, for a background thread."""
+        return _typed(client.ApiClient(self.api.configuration), self.server, self.context)
+
 
 class ConnectionProblem(Exception):
     """The cluster cannot be reached or the credentials are refused; the message says what to do."""

@@ -15,7 +15,7 @@ def wait_for_quota_ready(case: Case) -> None:
     """Admission refuses Pods until the quota controller has computed the quota's status once."""
     wait_for(f"ResourceQuota {QUOTA_NAME} status computed",
              lambda: case.kube.core.read_namespaced_resource_quota(QUOTA_NAME, case.namespace).status.hard or None,
-             timeout=case.settings.timeouts["schedule"])
+             timeout=case.settings.timeouts["schedule"], interval=0.2)
 
 
 def quota_used_requests_cpu(case: Case) -> int:
@@ -25,7 +25,7 @@ def quota_used_requests_cpu(case: Case) -> int:
         value = (status.used or {}).get("requests.cpu", "0")
         return quantities.millicpu(value) or None
 
-    value = wait_for("quota usage updated", used, timeout=case.settings.timeouts["schedule"])
+    value = wait_for("quota usage updated", used, timeout=case.settings.timeouts["schedule"], interval=0.2)
     case.attach("quota used", {"requests.cpu (millicores)": value})
     return value
 

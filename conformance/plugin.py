@@ -25,6 +25,7 @@ from conformance.clauses import CLAUSES, FAMILIES
 from conformance.kube import ConnectionProblem, as_rejection
 from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease, live_runs
+from conformance.namespaces import NamespacePool
 from conformance.preflight import API_CLAUSE, Facts, capability_table, runtimeclass_api_missing
 from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
                                  make_provider, new_run_id, probe_run)
@@ -34,6 +35,7 @@ STATE = pytest.StashKey[RunState]()
 PROVIDER = pytest.StashKey[object]()
 KUBE = pytest.StashKey[object]()
 LEASE = pytest.StashKey[RunLease]()
+POOL = pytest.StashKey[NamespacePool]()
 RUN_ID = re.compile(r"^[a-z0-9]{1,20}$")
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
 
@@ -139,6 +141,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[STATE] = state
     config.stash[PROVIDER] = provider
     config.stash[KUBE] = kube
+    if _runs_tests_here(config) and state.facts.has("workspace"):
+        worker = getattr(config, "workerinput", {}).get("workerid", "gw")
+        config.stash[POOL] = NamespacePool(kube, options.run_id, worker, options.timeouts["namespace"]).start()
+
+
+def _runs_tests_here(config: pytest.Config) -> bool:
+    """An xdist worker, or a run without xdist; an xdist controller only hands tests out."""
+    return hasattr(config, "workerinput") or not config.pluginmanager.has_plugin("dsession")
 
 
 def _stop_on_sigterm() -> None:
@@ -326,6 +336,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    if POOL in config.stash:
+        config.stash[POOL].close()
     if config.getoption("rcc_report_dir", None) and _tracker is not None and not hasattr(config, "workerinput"):
         from conformance import report  # summary.json (also for a run without a cluster)
 
@@ -340,14 +352,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     state = config.stash[STATE]
     kube = config.stash[KUBE]
+    provider = config.stash[PROVIDER]
     try:
-        sweep(kube, run_id=state.options.run_id)
+        # Deletion is requested either way. On an existing cluster (the user's) the run ends only once
+        # its namespaces have finished terminating; on one the suite brought up, waiting would only
+        # keep the run from ending (a later run's sweep skips namespaces already terminating).
+        sweep(kube, run_id=state.options.run_id, wait=60 if provider is None else 0)
         if LEASE in config.stash:
             config.stash[LEASE].release()
         for lock in Path(tempfile.gettempdir()).glob(f"rcc-{state.options.run_id}-*.lock"):
             lock.unlink(missing_ok=True)
     finally:
-        provider = config.stash[PROVIDER]
         others = _other_live_runs(kube, state.options.run_id) if provider is not None else set()
         if others:
             # A second run reused the cluster this one brought up (`up` is idempotent); tearing it
@@ -368,7 +383,8 @@ def _other_live_runs(kube, run_id: str) -> set[str]:
 
 @pytest.fixture
 def rcc(request: pytest.FixtureRequest, record_property) -> Case:
-    """The test's view of the cluster: its own namespace, factories with cleanup, waiters, evidence."""
+    """The test's view of the cluster: its own namespace (opened on first use), factories with cleanup,
+    waiters, evidence."""
     config = request.config
     if STATE not in config.stash:
         pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
@@ -379,9 +395,8 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
                            image=state.options.image or _default_image(state), timeouts=state.options.timeouts,
                            facts=state.facts, evidence=evidence)
     case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
-                record_property=record_property)
+                record_property=record_property, pool=config.stash.get(POOL, None))
     request.node._rcc_case = case
-    case.open_namespace()
     yield case
     case.close()
 

@@ -1,7 +1,8 @@
 """`python -m conformance.run [pytest args]`: run the conformance suite and end in a report.
 
-    python -m conformance.run -n 2                       # the local cluster (brought up and torn down)
-    python -m conformance.run -n 2 --keep-cluster        # reuse / keep the local cluster
+    python -m conformance.run                            # the local cluster (brought up and torn down)
+    python -m conformance.run --keep-cluster             # reuse / keep the local cluster
+    python -m conformance.run -n 2                       # two xdist workers instead of the default; -n 0: serial
     python -m conformance.run --kubeconfig ~/.kube/config --context prod-like --strict
     python -m conformance.run --history reports/history.jsonl   # the report shows each test's trend
     rcc-conformance run --help                           # the same runner, its most used options explained
@@ -25,6 +26,10 @@ print the clause matrix and the report's path, and exit:
        Config); one line says which file, what is wrong and what to do, before anything runs
 
 Allure's exit code never decides: a report that could not be generated is a warning.
+
+Parallelism: without `-n`/`--numprocesses` (or `-p no:xdist`) the runner adds `-n DEFAULT_WORKERS`.
+The suite mostly waits (Pods starting, "never runs" windows), so more workers than cores pay off;
+the number was chosen by measurement (bench/compare_upstream.py --workers), not from the core count.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
 ALLURE_BIN = REPORTS / "node_modules" / ".bin" / "allure"
 ALLURE_VERSION = "3.18.0"
+# xdist workers when the command line names none: measured on a 2-core machine (README, "Speed").
+DEFAULT_WORKERS = 4
+# Options that choose parallelism (or its absence) themselves; with any of them the default is not added.
+PARALLELISM_OPTIONS = ("-n", "--numprocesses", "--collect-only", "--co", "--list-tests")
 # Options this runner sets itself; given on the command line they would send results elsewhere.
 OWNED_OPTIONS = ("--alluredir", "--junitxml", "--junit-xml", "--rcc-report-dir")
 
@@ -78,11 +87,24 @@ def owned_option_in(args: list[str]) -> str | None:
     return None
 
 
+def parallelism_given(args: list[str]) -> bool:
+    """Whether the command line already decides parallelism (`-n 4`, `-n4`, `--numprocesses=4`, `-p no:xdist`)."""
+    for i, arg in enumerate(args):
+        if any(arg == option or arg.startswith(option + "=") for option in PARALLELISM_OPTIONS):
+            return True
+        if arg.startswith("-n") and arg[2:].isdigit() or arg in ("-nauto", "-nlogical"):
+            return True
+        if arg in ("-pno:xdist", "-p no:xdist") or (arg == "-p" and i + 1 < len(args) and args[i + 1] == "no:xdist"):
+            return True
+    return False
+
+
 def pytest_command(run_dir: Path, run_id: str, extra: list[str]) -> list[str]:
     targets = [] if any(_is_suite_path(a) for a in extra) else ["suites"]
+    workers = [] if parallelism_given(extra) else ["-n", str(DEFAULT_WORKERS)]
     return [sys.executable, "-m", "pytest", *targets, "--run-id", run_id,
             "--alluredir", str(run_dir / "allure-results"), "--junitxml", str(run_dir / "junit.xml"),
-            "--rcc-report-dir", str(run_dir), *extra]
+            "--rcc-report-dir", str(run_dir), *workers, *extra]
 
 
 def _is_suite_path(arg: str) -> bool:

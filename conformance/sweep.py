@@ -40,7 +40,8 @@ def sweep(kube: Kube, run_id: str | None = None, older_than: timedelta | None = 
     classes = chosen(listed_or_empty(lambda: kube.node.list_runtime_class(label_selector=selector)))
     runs = {i.metadata.labels.get(manifests.LABEL_RUN) for i in namespaces + classes}
     for ns in namespaces:
-        ignore_not_found(lambda: kube.core.delete_namespace(ns.metadata.name, grace_period_seconds=0))
+        if ns.metadata.deletion_timestamp is None:  # one already terminating needs no second delete
+            ignore_not_found(lambda: kube.core.delete_namespace(ns.metadata.name, grace_period_seconds=0))
     for rc in classes:
         ignore_not_found(lambda: kube.node.delete_runtime_class(rc.metadata.name))
     if cutoff is None:
@@ -79,9 +80,11 @@ def sweep_dead_runs(kube: Kube) -> dict[str, int]:
 
 def _present_runs(kube: Kube) -> set[str]:
     """Run ids that own something on the cluster: objects, leases, node labels or taints."""
+    # A namespace already terminating is being removed: nothing of it left to sweep.
+    namespaces = [ns for ns in listed_or_empty(lambda: kube.core.list_namespace(label_selector=MANAGED))
+                  if ns.metadata.deletion_timestamp is None]
     runs = {i.metadata.labels.get(manifests.LABEL_RUN)
-            for i in [*listed_or_empty(lambda: kube.core.list_namespace(label_selector=MANAGED)),
-                      *listed_or_empty(lambda: kube.node.list_runtime_class(label_selector=MANAGED))]}
+            for i in [*namespaces, *listed_or_empty(lambda: kube.node.list_runtime_class(label_selector=MANAGED))]}
     prefix = f"{manifests.LABEL_PREFIX}run-"
     for node in listed_or_empty(kube.core.list_node):
         keys = [*(node.metadata.labels or {}), *(t.key for t in node.spec.taints or [])]

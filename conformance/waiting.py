@@ -4,10 +4,16 @@
 at once with a sentence when `failure` returns one: a Pod that went Failed ends
 a wait for Succeeded immediately instead of timing out. `stop_before_delay`
 ends the loop before an attempt would cross the deadline.
+
+Both waiters take a `sleep`: by default time.sleep, or a watch's `Changes.sleep`
+(conformance.watching) that returns as soon as the watched objects change, so a
+wait ends when the cluster moves rather than at the next poll. The probe still
+reads fresh state every time: a notification only decides *when* to look.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -25,7 +31,8 @@ class WaitFailed(AssertionError):
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5,
-             failure: Callable[[], str | None] | None = None, describe: Callable[[], str] | None = None) -> T:
+             failure: Callable[[], str | None] | None = None, describe: Callable[[], str] | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> T:
     """Poll until `probe()` is not None; raise WaitFailed as soon as `failure()` says why not."""
 
     def attempt() -> T | None:
@@ -41,7 +48,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
         keep_trying = retry_if_result(lambda value: value is None) | retry_if_exception(
             lambda exc: isinstance(exc, Exception) and not isinstance(exc, AssertionError))
         for retry in Retrying(stop=stop_before_delay(timeout), wait=wait_fixed(interval), retry=keep_trying,
-                              reraise=True):
+                              reraise=True, sleep=sleep):
             with retry:
                 value = attempt()
             if not retry.retry_state.outcome.failed and value is not None:
@@ -52,14 +59,19 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
     raise WaitTimeout(f"{what}: not within {timeout:g}s{detail}")
 
 
-def holds_for(what: str, condition: Callable[[], str | None], window: float, interval: float = 0.5) -> None:
-    """Observe that nothing goes wrong for a bounded window; `condition` returns a sentence when it does."""
-    try:
-        for retry in Retrying(stop=stop_before_delay(window), wait=wait_fixed(interval),
-                              retry=retry_if_result(lambda broken: broken is None), reraise=True):
-            with retry:
-                broken = condition()
-            if broken:
-                raise WaitFailed(f"{what}: {broken}")
-    except RetryError:
-        return
+def holds_for(what: str, condition: Callable[[], str | None], window: float, interval: float = 0.5,
+              sleep: Callable[[float], None] = time.sleep) -> None:
+    """Observe that nothing goes wrong for the whole window; `condition` returns a sentence when it does.
+
+    The last look is taken once the full window has passed (never before it), so a window of
+    5 s really covers 5 s after its start. Errors of `condition` are not retried: they fail the check.
+    """
+    deadline = time.monotonic() + window
+    while True:
+        broken = condition()
+        if broken:
+            raise WaitFailed(f"{what}: {broken}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        sleep(min(interval, remaining))

@@ -321,6 +321,18 @@ def test_runner_command_runs_suites_unless_given_a_suite_path(tmp_path):
     assert "suites" not in only
 
 
+def test_runner_adds_the_measured_default_parallelism_only_when_the_command_line_names_none(tmp_path):
+    def workers(args):
+        command = run.pytest_command(tmp_path, "rx1", args)
+        return [a for i, a in enumerate(command) if a.startswith("-n") or command[i - 1] == "-n"]
+
+    assert workers([]) == ["-n", str(run.DEFAULT_WORKERS)]
+    assert workers(["--keep-cluster"]) == ["-n", str(run.DEFAULT_WORKERS)]
+    for chosen in (["-n", "2"], ["-n0"], ["--numprocesses=3"], ["-p", "no:xdist"], ["--list-tests"]):
+        assert run.pytest_command(tmp_path, "rx1", chosen).count("-n") == chosen.count("-n"), chosen
+        assert str(run.DEFAULT_WORKERS) not in workers(chosen) or chosen == ["-n", str(run.DEFAULT_WORKERS)], chosen
+
+
 def test_reports_package_pins_allure_3_18_0():
     package = json.loads((ROOT / "reports" / "package.json").read_text())
     assert package["dependencies"] == {"allure": run.ALLURE_VERSION} == {"allure": "3.18.0"}
