@@ -110,9 +110,10 @@ def crio_config(paths: CrioPaths, handlers: dict[str, dict], default_handler: st
     """crio.conf whose runtime table holds exactly `handlers` (RC-CRI-1).
 
     `handlers` maps each handler name to its `[crio.runtime.runtimes.NAME]` table (from the
-    runtime module's crio_table); each gets its own runtime_root under the node's folder.
+    runtime module's crio_table); CRI-O runs each through Debian's conmon, in the Pod's cgroup.
     """
-    runtimes = {name: {**table, "runtime_root": str(paths.runtime_root(name))} for name, table in handlers.items()}
+    runtimes = {name: {**table, "monitor_path": str(CONMON), "monitor_cgroup": "pod"}
+                for name, table in handlers.items()}
     return {
         "crio": {
             "root": str(paths.storage),
@@ -154,12 +155,6 @@ def crio_config(paths: CrioPaths, handlers: dict[str, dict], default_handler: st
             "nri": {"enable_nri": False},
         }
     }
-
-
-def runtime_table(runtime_path: Path) -> dict:
-    """`[crio.runtime.runtimes.NAME]` for an OCI runtime CRI-O drives through conmon."""
-    return {"runtime_path": str(runtime_path), "runtime_type": "oci", "monitor_path": str(CONMON),
-            "monitor_cgroup": "pod"}
 
 
 def oom_score_wrapper(real_runtime: Path) -> str:
