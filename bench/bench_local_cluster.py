@@ -1,6 +1,6 @@
 """Benchmark of the local cluster: cold build, warm `up` to all nodes Ready, `down`, peak memory.
 
-    python3 bench/bench_local_cluster.py [--rounds 3] [--cold]
+    python3 bench/bench_local_cluster.py [--rounds 3] [--cold] [--topology FILE]
 
 `--cold` builds every binary into a fresh cache with an empty Go build cache
 (what a fresh machine pays once; module downloads still come from the Go
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from clusters.local.cluster import LocalCluster
-from clusters.local.topology import Topology, load_topology
+from clusters.local.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
 GOAL_WARM_UP_SECONDS = 30.0
 
@@ -89,8 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cold", action="store_true", help="also time a build from empty caches")
+    parser.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY, help="cluster topology YAML")
     args = parser.parse_args()
-    topology = load_topology()
+    topology = load_topology(args.topology)
     cluster = LocalCluster(topology, progress=lambda _m: None)
     if args.cold:
         print("cold build (empty binary cache, empty Go build cache):")
@@ -109,7 +110,8 @@ def main() -> None:
         began = time.monotonic()
         cluster.down()
         downs.append(time.monotonic() - began)
-    print(f"nodes: {len(topology.nodes)}, Kubernetes {topology.kubernetes_version}, {os.cpu_count()} cores")
+    cris = ", ".join(sorted({n.cri for n in topology.nodes}))
+    print(f"nodes: {len(topology.nodes)} ({cris}), Kubernetes {topology.kubernetes_version}, {os.cpu_count()} cores")
     print(f"warm up to all nodes Ready: median {statistics.median(ups):.1f} s (runs: "
           f"{', '.join(f'{u:.1f}' for u in ups)}); goal <= {GOAL_WARM_UP_SECONDS:.0f} s: "
           f"{'met' if statistics.median(ups) <= GOAL_WARM_UP_SECONDS else 'NOT met'}")

@@ -375,7 +375,7 @@ def matrix_html(summary: Mapping[str, Any]) -> str:
         parts.append(f'<p>{_e(cluster["server"])} · Kubernetes <b>{_e(cluster["server_version"])}</b> · '
                      f'node.k8s.io/v1 served: {"yes" if cluster["node_k8s_io_v1"] else "NO"}</p>')
         parts.append(f'<table data-rcc="nodes" {_TABLE}>{_cols("25%", "12%", "23%", "40%")}<thead><tr>'
-                     f'<th {_TH}>Node</th><th {_TH}>Schedulable</th><th {_TH}>CRI (nodeInfo.containerRuntimeVersion)</th>'
+                     f'<th {_TH}>Node</th><th {_TH}>Schedulable</th><th {_TH}>CRI (containerRuntimeVersion)</th>'
                      f'<th {_TH}>Handlers (Node.status.runtimeHandlers)</th></tr></thead><tbody>')
         for node in cluster["nodes"]:
             parts.append(f'<tr><td {_TD}>{_e(node["name"])}</td><td {_TD}>{"yes" if node["schedulable"] else "no"}'
