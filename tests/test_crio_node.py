@@ -151,3 +151,10 @@ def test_the_default_topology_has_a_crio_node_with_a_handler_no_containerd_node_
     crio = [n for n in topology.nodes if n.cri == "crio"]
     others = {h for n in topology.nodes if n.cri != "crio" for h in n.handler_names}
     assert crio and set(crio[0].handler_names) - others == {"crio-runc"}
+
+
+def test_the_crio_variant_fits_only_topologies_with_a_crio_node_that_has_the_handler():
+    variant = next(v for v in BROKEN_VARIANTS if v.unconfigured_handler)
+    upstream = Path(__file__).resolve().parents[1] / "clusters" / "upstream" / "topology.yaml"
+    assert variant.fits(DEFAULT_TOPOLOGY) and not variant.fits(upstream)
+    assert all(v.fits(upstream) for v in BROKEN_VARIANTS if not v.unconfigured_handler)

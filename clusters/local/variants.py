@@ -25,6 +25,14 @@ class BrokenVariant:
     # On the first node of this CRI that has it, this handler is promised but left out of the CRI's config.
     unconfigured_handler: tuple[str, str] | None = None  # (cri, handler)
 
+    def fits(self, base: Path) -> bool:
+        """Whether `base` has what this variant breaks (the upstream topology has no CRI-O node)."""
+        if not self.unconfigured_handler:
+            return True
+        cri, name = self.unconfigured_handler
+        return any(n.get("cri", "containerd") == cri and any(h["name"] == name for h in n["handlers"])
+                   for n in yaml.safe_load(base.read_text())["nodes"])
+
     def topology_file(self, base: Path, folder: Path) -> Path:
         """The topology to start: `base` itself, or a copy with the variant's broken handler."""
         if not self.broken_handler and not self.unconfigured_handler:
