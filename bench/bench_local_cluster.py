@@ -111,7 +111,8 @@ def main() -> None:
         began = time.monotonic()
         cluster.down()
         downs.append(time.monotonic() - began)
-    print(f"nodes: {len(topology.nodes)}, Kubernetes {topology.kubernetes_version}, {os.cpu_count()} cores")
+    cris = ", ".join(sorted({n.cri for n in topology.nodes}))
+    print(f"nodes: {len(topology.nodes)} ({cris}), Kubernetes {topology.kubernetes_version}, {os.cpu_count()} cores")
     print(f"warm up to all nodes Ready: median {statistics.median(ups):.1f} s (runs: "
           f"{', '.join(f'{u:.1f}' for u in ups)}); goal <= {GOAL_WARM_UP_SECONDS:.0f} s: "
           f"{'met' if statistics.median(ups) <= GOAL_WARM_UP_SECONDS else 'NOT met'}")

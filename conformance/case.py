@@ -153,6 +153,10 @@ class Case:
     def nodes_without(self, handler: str) -> list[str]:
         return self.settings.facts.nodes_without_handler(handler)
 
+    def one_node_per_cri(self, handler: str | None = None) -> list[str]:
+        """One schedulable node (with `handler`, if given) of each CRI implementation in the cluster."""
+        return self.settings.facts.one_node_per_cri(handler)
+
     def runtime_class_on_nodes_with(self, handler: str, **kwargs: Any) -> tuple[str, dict[str, str]]:
         """A RuntimeClass for `handler` and the Pod nodeSelector of one node whose CRI has it.
 

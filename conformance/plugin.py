@@ -221,7 +221,7 @@ def _handlers_under_test(config: pytest.Config) -> list[str]:
         from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
 
         topology = load_topology(config.option.topology or DEFAULT_TOPOLOGY)
-        return sorted({h for node in topology.nodes for h in node.handler_names})
+        return sorted({h for node in topology.nodes for h in node.promised_handlers})
     return ["runc"]
 
 
@@ -282,15 +282,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     config = item.config
     if STATE not in config.stash or not list(item.iter_markers("clause")):
         return
-    facts = config.stash[STATE].facts
+    state = config.stash[STATE]
+    facts = state.facts
     api_missing = runtimeclass_api_missing(facts)
     if api_missing:  # only RC-API-1's tests are left (see _gate_on_runtimeclass_api)
         pytest.fail(f"{API_CLAUSE}: {api_missing}", pytrace=False)
     for capability in required_capabilities(item):
         why = facts.why_missing(capability)
+        if why and capability.startswith("handler:") and capability.split(":", 1)[1] in state.declared_handlers:
+            # The cluster the suite made promises this handler: its absence is a defect, not a gap.
+            pytest.fail(f"handler {capability.split(':', 1)[1]!r} is promised by the cluster's topology, but {why}")
         if why:
             message = f"missing capability {capability}: {why}"
-            if config.stash[STATE].options.strict:
+            if state.options.strict:
                 pytest.fail(f"--strict: {message}")
             pytest.skip(message)
 

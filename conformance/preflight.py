@@ -37,6 +37,13 @@ class NodeFacts:
     handlers: tuple[str, ...]
     allocatable: dict[str, str]
     labels: dict[str, str]
+    # Node.status.nodeInfo.containerRuntimeVersion, e.g. "containerd://2.4.2", "cri-o://1.34.0".
+    runtime_version: str = ""
+
+    @property
+    def cri(self) -> str:
+        """The CRI implementation's name, as the kubelet reports it ("containerd", "cri-o")."""
+        return self.runtime_version.split("://", 1)[0] if "://" in self.runtime_version else self.runtime_version
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,19 @@ class Facts:
         if not self.handlers_reported:
             return [n.name for n in nodes] if handler in self.handlers else []
         return [n.name for n in nodes if handler in n.handlers]
+
+    def one_node_per_cri(self, handler: str | None = None) -> list[str]:
+        """A schedulable node (with `handler`, if given) for each CRI implementation the cluster runs.
+
+        Node evidence differs by CRI (containerd, CRI-O), so a clause that reads it is checked on
+        every kind of node, not only on whichever node comes first.
+        """
+        candidates = set(self.nodes_with_handler(handler)) if handler else {n.name for n in self.schedulable_nodes()}
+        chosen: dict[str, str] = {}
+        for node in self.schedulable_nodes():
+            if node.name in candidates:
+                chosen.setdefault(node.cri, node.name)
+        return list(chosen.values())
 
     def nodes_without_handler(self, handler: str) -> list[str]:
         if not self.handlers_reported:
@@ -115,8 +135,10 @@ def _node_facts(node) -> NodeFacts:
     taints = node.spec.taints or []
     schedulable = not node.spec.unschedulable and not any(t.effect in ("NoSchedule", "NoExecute") for t in taints)
     ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+    info = node.status.node_info
     return NodeFacts(name=node.metadata.name, schedulable=schedulable and ready, handlers=handlers,
-                     allocatable=dict(node.status.allocatable or {}), labels=dict(node.metadata.labels or {}))
+                     allocatable=dict(node.status.allocatable or {}), labels=dict(node.metadata.labels or {}),
+                     runtime_version=(info.container_runtime_version or "") if info else "")
 
 
 def _allowed(kube: Kube, verb: str, group: str, resource: str) -> bool:
@@ -148,6 +170,7 @@ def capability_table(facts: Facts, capabilities: list[str]) -> list[str]:
              f"{'yes' if facts.node_k8s_io_v1 else 'NO'}"]
     for node in facts.nodes:
         lines.append(f"  node {node.name}: {'schedulable' if node.schedulable else 'not schedulable'}; "
+                     f"CRI {node.runtime_version or '(not reported)'}; "
                      f"handlers: {', '.join(node.handlers) or '(not reported)'}")
     lines.append("capabilities:")
     for capability in capabilities:

@@ -122,6 +122,7 @@ def cluster_json(facts) -> dict[str, Any]:
         "server": facts.server, "server_version": facts.server_version, "node_k8s_io_v1": facts.node_k8s_io_v1,
         "handlers": list(facts.handlers), "handlers_reported": facts.handlers_reported,
         "nodes": [{"name": n.name, "schedulable": n.schedulable, "handlers": list(n.handlers),
+                   "cri": n.cri, "cri_version": n.runtime_version,
                    "allocatable": dict(n.allocatable)} for n in facts.nodes],
         "missing": dict(facts.missing),
     }
@@ -373,10 +374,12 @@ def matrix_html(summary: Mapping[str, Any]) -> str:
         parts.append('<h3 style="margin:12px 0 4px 0">Cluster</h3>')
         parts.append(f'<p>{_e(cluster["server"])} · Kubernetes <b>{_e(cluster["server_version"])}</b> · '
                      f'node.k8s.io/v1 served: {"yes" if cluster["node_k8s_io_v1"] else "NO"}</p>')
-        parts.append(f'<table data-rcc="nodes" {_TABLE}>{_cols("30%", "15%", "55%")}<thead><tr><th {_TH}>Node</th><th {_TH}>Schedulable</th>'
+        parts.append(f'<table data-rcc="nodes" {_TABLE}>{_cols("25%", "12%", "23%", "40%")}<thead><tr>'
+                     f'<th {_TH}>Node</th><th {_TH}>Schedulable</th><th {_TH}>CRI (containerRuntimeVersion)</th>'
                      f'<th {_TH}>Handlers (Node.status.runtimeHandlers)</th></tr></thead><tbody>')
         for node in cluster["nodes"]:
             parts.append(f'<tr><td {_TD}>{_e(node["name"])}</td><td {_TD}>{"yes" if node["schedulable"] else "no"}'
+                         f'</td><td {_TD}>{_e(node.get("cri_version") or "(not reported)")}'
                          f'</td><td {_TD}>{_e(", ".join(node["handlers"]) or "(not reported)")}</td></tr>')
         parts.append("</tbody></table>")
     return "\n".join(parts)
@@ -464,7 +467,8 @@ def environment_entries(summary: Mapping[str, Any]) -> dict[str, str]:
         entries["Kubernetes"] = cluster["server_version"]
         entries["API server"] = cluster["server"]
         for node in cluster["nodes"]:
-            entries[node["name"]] = (f"handlers: {', '.join(node['handlers']) or '(not reported)'}"
+            entries[node["name"]] = (f"{node.get('cri_version') or 'CRI not reported'}; "
+                                     f"handlers: {', '.join(node['handlers']) or '(not reported)'}"
                                      + ("" if node["schedulable"] else " (not schedulable)"))
         missing = [row["capability"] for row in summary.get("capabilities", []) if not row["available"]]
         entries["missing"] = ", ".join(missing) or "no capability missing"

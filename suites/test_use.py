@@ -2,6 +2,8 @@
 
 import pytest
 
+from conformance.case import pin
+
 
 @pytest.mark.clause("RC-USE-1")
 def test_pod_naming_a_runtime_class_with_a_configured_handler_runs_to_succeeded(rcc, handler):
@@ -12,19 +14,24 @@ def test_pod_naming_a_runtime_class_with_a_configured_handler_runs_to_succeeded(
 
 @pytest.mark.clause("RC-USE-2")
 def test_cri_sandbox_of_the_pod_reports_the_runtime_class_handler(rcc, handler):
-    runtime_class, on_node = rcc.runtime_class_on_nodes_with(handler)
-    pod = rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=on_node)
-    rcc.wait_succeeded(pod)
-    assert rcc.sandbox_of(pod).runtime_handler == handler
+    # Each CRI implementation reports the handler its own way: checked on one node of each.
+    runtime_class = rcc.runtime_class(handler)
+    pods = [rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node))
+            for node in rcc.one_node_per_cri(handler)]
+    for pod in pods:
+        rcc.wait_succeeded(pod)
+        assert rcc.sandbox_of(pod).runtime_handler == handler, pod.spec.node_selector
 
 
 @pytest.mark.clause("RC-USE-3")
 def test_pod_without_runtime_class_runs_with_the_default_runtime(rcc):
-    pod = rcc.create_pod(["true"])
-    rcc.wait_succeeded(pod)
-    sandbox = rcc.sandbox_of(pod)
-    # The CRI reports the default runtime as an empty handler, "as if RuntimeClass were disabled".
-    assert sandbox.runtime_handler in ("", rcc.default_handler_of(rcc.read_pod(pod.metadata.name).spec.node_name))
+    pods = [rcc.create_pod(["true"], node_selector=pin(node)) for node in rcc.one_node_per_cri()]
+    for pod in pods:
+        rcc.wait_succeeded(pod)
+        sandbox = rcc.sandbox_of(pod)
+        node = rcc.read_pod(pod.metadata.name).spec.node_name
+        # The CRI reports the default runtime as an empty handler, "as if RuntimeClass were disabled".
+        assert sandbox.runtime_handler in ("", rcc.default_handler_of(node)), node
 
 
 @pytest.mark.clause("RC-USE-4")
@@ -46,9 +53,10 @@ def test_pod_naming_a_missing_runtime_class_never_runs(rcc):
 def test_pod_naming_a_runtime_class_whose_handler_no_node_has_never_runs(rcc):
     handler = rcc.unique("absent")[:40].rstrip("-")
     runtime_class = rcc.runtime_class(handler)
-    pod = rcc.create_pod(runtime_class=runtime_class)
-    form = rcc.never_runs(pod, handler=handler)
-    rcc.observed("RC-USE-5", form)
+    # Each CRI refuses an unknown handler in its own words; one Pod per kind of node records them.
+    pods = [rcc.create_pod(runtime_class=runtime_class, node_selector=pin(node)) for node in rcc.one_node_per_cri()]
+    forms = sorted({rcc.never_runs(pod, handler=handler) for pod in pods})
+    rcc.observed("RC-USE-5", "; ".join(forms))
 
 
 @pytest.mark.clause("RC-USE-6")

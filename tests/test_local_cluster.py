@@ -36,11 +36,12 @@ def host_snapshot(cluster: LocalCluster) -> dict:
         "processes": sorted(p for p in processes if root in p),
         "mounts": host.mounts_under(cluster.layout.root),
         "links": sorted(n.name for n in Path("/sys/class/net").iterdir() if n.name in bridges),
-        "cgroups": sorted(str(c / node.cgroup_root.lstrip("/")) for c in host.v1_controllers() for node in cluster.nodes
-                          if (c / node.cgroup_root.lstrip("/")).exists()),
+        "cgroups": sorted(str(c / node.cgroup_root.lstrip("/")) for c in [*host.v1_controllers(), host.CGROUP_V2_HYBRID]
+                          for node in cluster.nodes if (c / node.cgroup_root.lstrip("/")).exists()),
         "iptables": sorted(host.iptables_chains()),
         "state": cluster.layout.root.exists(),
         "run_containerd": Path("/run/containerd").exists(),
+        "var_lib_containers": Path("/var/lib/containers").exists(),  # skopeo's cache (CRI-O image import)
         "var_lib_kubelet": KUBELET_DEVICE_PLUGIN_SOCKET.parents[1].exists(),
         "hugetlb_mounted": any(" /sys/fs/cgroup/hugetlb " in line for line in open("/proc/self/mounts")),
     }
@@ -118,14 +119,14 @@ def test_key_files_are_private_and_components_listen_on_loopback_only(cluster):
     keys = list(cluster.layout.pki.glob("*.key"))
     assert keys and all(oct(k.stat().st_mode & 0o777) == "0o600" for k in keys)
     listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout.splitlines()
-    ours = [line for line in listening if any(c in line for c in ("kube-", "etcd", "kubelet", "containerd"))]
+    ours = [line for line in listening if any(c in line for c in ("kube-", "etcd", "kubelet", "containerd", "crio"))]
     assert ours
     for line in ours:
         local = line.split()[3]
         assert local.startswith("127.") or local.startswith("[::1]"), line
 
 
-# Every handler of the default topology (runc, crun, gvisor, test-handler), on every node that has it.
+# Every handler of the default topology (runc, crun, gvisor, test-handler, crio-runc), on every node that has it.
 @pytest.mark.parametrize("handler", sorted({h for node in load_topology().nodes for h in node.handler_names}))
 def test_a_pod_per_handler_succeeds_where_the_handler_exists_and_the_cri_reports_it(cluster, kube, handler):
     kube.node.create_runtime_class({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
@@ -151,6 +152,22 @@ def test_a_handler_missing_on_a_node_fails_with_failed_create_pod_sandbox(cluste
     phase, events = wait_phase_or_event(kube, "it-missing")
     assert phase == "Pending"
     assert any('no runtime for "test-handler" is configured' in e for e in events), events
+
+
+def test_a_handler_missing_on_the_crio_node_fails_with_crios_own_message(cluster, kube):
+    crio = next(n for n in cluster.topology.nodes if n.cri == "crio")
+    kube.node.create_runtime_class({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                                    "metadata": {"name": "it-missing-crio"}, "handler": "test-handler"})
+    run_pod(kube, "it-missing-crio", crio.name, "it-missing-crio", ["true"])
+    phase, events = wait_phase_or_event(kube, "it-missing-crio")
+    assert phase == "Pending"
+    assert any("failed to find runtime handler test-handler" in e for e in events), events
+
+
+def test_the_crio_node_reports_its_cri_version_and_its_running_handler_tables(cluster, kube):
+    crio = next(n for n in cluster.topology.nodes if n.cri == "crio")
+    assert kube.core.read_node(crio.name).status.node_info.container_runtime_version == "cri-o://1.34.0"
+    assert cluster.cri(crio.name).runtime_tables() == sorted(crio.handler_names)
 
 
 def test_status_and_logs_name_every_component(cluster):

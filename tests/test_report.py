@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def facts(missing: dict[str, str] | None = None) -> Facts:
-    nodes = (NodeFacts("worker-1", True, ("crun", "runc"), {"cpu": "2"}, {}),
-             NodeFacts("worker-2", True, ("runc", "test-handler"), {"cpu": "2"}, {}))
+    nodes = (NodeFacts("worker-1", True, ("crun", "runc"), {"cpu": "2"}, {}, "containerd://2.4.2"),
+             NodeFacts("worker-2", True, ("runc", "test-handler"), {"cpu": "2"}, {}, "cri-o://1.34.0"))
     return Facts(server="https://127.0.0.1:6443", server_version="v1.37.2", node_k8s_io_v1=True, nodes=nodes,
                  handlers=("crun", "runc", "test-handler"), handlers_reported=True, missing=missing or {})
 
@@ -262,7 +262,8 @@ def test_environment_properties_carry_run_id_server_version_and_handlers_per_nod
     text = report.environment_properties(summary(missing={"admin": "denied"}))
     assert "run\\ id=rtest1\n" in text
     assert "Kubernetes=v1.37.2\n" in text
-    assert "worker-1=handlers\\: crun, runc\n" in text
+    assert "worker-1=containerd\\://2.4.2; handlers\\: crun, runc\n" in text
+    assert "worker-2=cri-o\\://1.34.0; handlers\\: runc, test-handler\n" in text
     assert "API\\ server=https\\://127.0.0.1\\:6443\n" in text
     assert "missing=admin\n" in text
     assert report._prop_escape("é\nx", False) == "\\u00e9\\nx"
@@ -371,3 +372,23 @@ def test_plugin_writes_summary_json_at_session_end(tmp_path):
     assert s["pytest_exit_status"] == 1 and s["cluster"] is None and s["error"]
     assert s["timing"]["duration_s"] is not None
     assert report.decide_exit(1, s)[0] == 1
+
+
+def test_summary_and_html_name_each_nodes_cri_and_its_version():
+    nodes = report.cluster_json(facts())["nodes"]
+    assert [(n["name"], n["cri"], n["cri_version"]) for n in nodes] == [
+        ("worker-1", "containerd", "containerd://2.4.2"), ("worker-2", "cri-o", "cri-o://1.34.0")]
+    html = report.matrix_html(summary())
+    assert "cri-o://1.34.0" in html and "containerd://2.4.2" in html
+
+
+def test_one_node_per_cri_picks_a_node_of_each_implementation_that_has_the_handler():
+    three = Facts(server="s", server_version="v", node_k8s_io_v1=True, handlers=("runc", "crio-runc"),
+                  handlers_reported=True, nodes=(
+                      NodeFacts("a", True, ("runc",), {}, {}, "containerd://2.4.2"),
+                      NodeFacts("b", True, ("runc",), {}, {}, "containerd://2.4.2"),
+                      NodeFacts("c", True, ("crio-runc", "runc"), {}, {}, "cri-o://1.34.0")))
+    assert three.one_node_per_cri("runc") == ["a", "c"]
+    assert three.one_node_per_cri("crio-runc") == ["c"]
+    assert three.one_node_per_cri() == ["a", "c"]
+    assert Facts.from_json(three.to_json()).one_node_per_cri("runc") == ["a", "c"]

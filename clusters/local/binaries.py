@@ -28,7 +28,7 @@ CRI_TOOLS_VERSION = "v1.37.0"
 CNI_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
 DEBIAN_PACKAGES = ("crun containernetworking-plugins busybox-static iptables gcc libc6-dev libseccomp-dev pkg-config "
-                   "patch")
+                   "patch conmon skopeo")
 
 Progress = Callable[[str], None]
 
@@ -48,6 +48,11 @@ class GoComponent:
     # Reviewed patches (`patch -p1`, paths relative to the module root) applied to a copy of
     # the module's source before building; each patched set gets its own cache key.
     patches: tuple[Path, ...] = ()
+    # C programs shipped in the module, built with gcc: binary name -> folder of .c files.
+    c_programs: tuple[tuple[str, str], ...] = ()
+    # Start from the module's own go.sum: some of its dependencies (pseudo-versions) are
+    # unknown to the checksum database reachable here, so `go get` could not verify them.
+    own_sums: bool = False
 
     @property
     def key(self) -> str:
@@ -55,6 +60,10 @@ class GoComponent:
             return f"{self.name}-{self.version}"
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in self.patches)).hexdigest()[:12]
         return f"{self.name}-{self.version}-patched-{digest}"
+
+    @property
+    def binaries(self) -> tuple[str, ...]:
+        return (*self.commands, *(name for name, _ in self.c_programs))
 
 
 def kubernetes_component(version: str) -> GoComponent:
@@ -146,15 +155,15 @@ def _cni_dir() -> Path:
 
 def _ensure_component(component: GoComponent, cache_dir: Path, user_dir: Path | None,
                       progress: Progress) -> dict[str, Path]:
-    if user_dir and all((user_dir / c).exists() for c in component.commands):
+    if user_dir and all((user_dir / c).exists() for c in component.binaries):
         progress(f"binaries: {component.name} from {user_dir}")
-        return {c: user_dir / c for c in component.commands}
+        return {c: user_dir / c for c in component.binaries}
     out = cache_dir / "bin" / component.key
     if not (out / ".complete").exists():
         _go_build(component, cache_dir / "build" / component.key, out, progress)
     else:
         progress(f"binaries: {component.key} cached in {out}")
-    return {c: out / c for c in component.commands}
+    return {c: out / c for c in component.binaries}
 
 
 def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progress) -> None:
@@ -171,6 +180,11 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
         _pin_kubernetes_staging(component, workdir, run)
     if component.patches:
         _patched_source(component, workdir, run)
+    if component.own_sums or component.c_programs:
+        source = Path(json.loads(run("go", "mod", "download", "-json",
+                                     f"{component.module}@{component.version}"))["Dir"])
+    if component.own_sums:
+        shutil.copyfile(source / "go.sum", workdir / "go.sum")
     run("go", "get", *(f"{pkg}@{component.version}" for pkg in component.commands.values()))
     tmp_out = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp_out, ignore_errors=True)
@@ -180,6 +194,9 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
         # explicitly); the Go build cache lets each reuse what the previous compiled.
         run("go", "build", "-trimpath", f"-tags={component.tags}", "-ldflags", component.ldflags,
             "-o", str(tmp_out / name), pkg)
+    for name, folder in component.c_programs:
+        run("gcc", "-std=c99", "-Os", "-static", "-s", "-o", str(tmp_out / name),
+            *sorted(str(c) for c in (source / folder).glob("*.c")))
     (tmp_out / ".complete").write_text(component.version + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp_out.rename(out)

@@ -108,8 +108,13 @@ def create_cgroup_root(name: str) -> None:
 
 
 def remove_cgroup_root(name: str) -> None:
-    """Remove the node's cgroup tree bottom-up; the kernel only removes empty cgroups."""
-    for hierarchy in v1_controllers():
+    """Remove the node's cgroup tree bottom-up; the kernel only removes empty cgroups.
+
+    On hybrid hosts the kubelet mirrors its tree into the (controller-less) cgroup2 hierarchy
+    too, so that one is swept as well.
+    """
+    unified = [CGROUP_V2_HYBRID] if CGROUP_V2_HYBRID.is_dir() and v1_controllers() else []
+    for hierarchy in [*v1_controllers(), *unified]:
         top = hierarchy / name.lstrip("/")
         if not top.is_dir():
             continue

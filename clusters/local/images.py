@@ -317,3 +317,17 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def archive_reference(archive: Path) -> str:
+    """The image name an archive made here carries (index.json), for importers that need it spelled out.
+
+    skopeo (the CRI-O node's importer) copies `oci-archive:FILE` to a destination name it is
+    given, unlike `ctr images import`, which reads the name from the annotation itself.
+    """
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("index.json")
+        if member is None:
+            raise ValueError(f"{archive}: no index.json")
+        index = json.load(member)
+    return index["manifests"][0]["annotations"][ANNOTATION_CONTAINERD_NAME]

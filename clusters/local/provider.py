@@ -70,7 +70,7 @@ class LocalProvider:
     @property
     def declared_handlers(self) -> list[str]:
         """Handlers the topology configures somewhere: known before the cluster is up."""
-        return sorted({h for n in self.topology.nodes for h in n.handler_names})
+        return sorted({h for n in self.topology.nodes for h in n.promised_handlers})
 
     def create(self) -> Path:
         return self.cluster.up()

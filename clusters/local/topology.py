@@ -72,10 +72,19 @@ class NodeSpec:
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[Taint, ...] = ()
     cri: str = "containerd"
+    # Handlers the file promises for this node but marks `configured: false`: left out of the
+    # node's CRI configuration, as on a node whose CRI lacks a handler it should have (a broken variant).
+    unconfigured: tuple[str, ...] = ()
 
     @property
     def handler_names(self) -> tuple[str, ...]:
+        """The handlers the node's CRI is configured with."""
         return tuple(h.name for h in self.handlers)
+
+    @property
+    def promised_handlers(self) -> tuple[str, ...]:
+        """The handlers the topology says this node has, configured or not."""
+        return (*self.handler_names, *self.unconfigured)
 
     @property
     def default_handler(self) -> Handler:
@@ -157,11 +166,17 @@ def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:
     address = ipaddress.ip_address(raw["address"])
     if not address.is_loopback or str(address) == "127.0.0.1":
         raise ValueError(f"node {name}: address {address} must be a loopback address other than 127.0.0.1")
-    handlers = []
+    handlers, unconfigured = [], []
     for h in raw["handlers"]:
         if h["runtime"] not in runtimes:
             raise ValueError(f"node {name}: handler {h['name']!r} uses unknown runtime {h['runtime']!r}")
-        handlers.append(Handler(dns_label(h["name"], "handler"), h["runtime"], bool(h.get("default", False))))
+        handler = Handler(dns_label(h["name"], "handler"), h["runtime"], bool(h.get("default", False)))
+        if h.get("configured", True) is False:
+            if handler.default:
+                raise ValueError(f"node {name}: the default handler {handler.name!r} cannot be `configured: false`")
+            unconfigured.append(handler.name)
+        else:
+            handlers.append(handler)
     if not handlers:
         raise ValueError(f"node {name}: needs at least one handler")
     if sum(h.default for h in handlers) > 1:
@@ -178,6 +193,7 @@ def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:
         labels={str(k): str(v) for k, v in (raw.get("labels") or {}).items()},
         taints=taints,
         cri=cri,
+        unconfigured=tuple(unconfigured),
     )
 
 

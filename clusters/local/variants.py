@@ -22,15 +22,31 @@ class BrokenVariant:
     breaks: frozenset[str]
     apiserver_args: tuple[str, ...] = ()
     broken_handler: str | None = None  # on the first node that has it, this handler cannot run
+    # On the first node of this CRI that has it, this handler is promised but left out of the CRI's config.
+    unconfigured_handler: tuple[str, str] | None = None  # (cri, handler)
+
+    def fits(self, base: Path) -> bool:
+        """Whether `base` has what this variant breaks (the upstream topology has no CRI-O node)."""
+        if not self.unconfigured_handler:
+            return True
+        cri, name = self.unconfigured_handler
+        return any(n.get("cri", "containerd") == cri and any(h["name"] == name for h in n["handlers"])
+                   for n in yaml.safe_load(base.read_text())["nodes"])
 
     def topology_file(self, base: Path, folder: Path) -> Path:
-        """The topology to start: `base` itself, or a copy whose broken handler runs BROKEN_RUNTIME."""
-        if not self.broken_handler:
+        """The topology to start: `base` itself, or a copy with the variant's broken handler."""
+        if not self.broken_handler and not self.unconfigured_handler:
             return base
         raw = yaml.safe_load(base.read_text())
-        raw["runtimes"]["broken"] = {"binary": BROKEN_RUNTIME, "type": "runc"}
-        node = next(n for n in raw["nodes"] if any(h["name"] == self.broken_handler for h in n["handlers"]))
-        next(h for h in node["handlers"] if h["name"] == self.broken_handler)["runtime"] = "broken"
+        if self.broken_handler:
+            raw["runtimes"]["broken"] = {"binary": BROKEN_RUNTIME, "type": "runc"}
+            node = next(n for n in raw["nodes"] if any(h["name"] == self.broken_handler for h in n["handlers"]))
+            next(h for h in node["handlers"] if h["name"] == self.broken_handler)["runtime"] = "broken"
+        if self.unconfigured_handler:
+            cri, name = self.unconfigured_handler
+            node = next(n for n in raw["nodes"] if n.get("cri", "containerd") == cri
+                        and any(h["name"] == name for h in n["handlers"]))
+            next(h for h in node["handlers"] if h["name"] == name)["configured"] = False
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "topology.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -49,6 +65,11 @@ BROKEN_VARIANTS = (
     BrokenVariant("crun-broken-on-one-node",
                   frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-CRI-1", "RC-OVH-7"}),
                   broken_handler="crun"),
+    # The CRI-O node's CRI lacks a handler the topology promises (only that node has it): every
+    # test of that handler fails (RC-OVH-7 runs per handler too), and nothing else does.
+    BrokenVariant("crio-lacks-a-promised-handler",
+                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-CRI-1", "RC-OVH-7"}),
+                  unconfigured_handler=("crio", "crio-runc")),
     # A RoleBinding cannot grant a cluster-scoped resource, so RBAC alone keeps RC-API-5; an
     # authorizer that allows everything is what breaks it.
     BrokenVariant("authorization-always-allow", frozenset({"RC-API-5"}),

@@ -57,9 +57,9 @@ Factory = Callable[[NodeSpec, NodeLayout, Topology], NodeCRI]
 
 def cri_for(spec: NodeSpec, layout: NodeLayout, topology: Topology) -> NodeCRI:
     """The NodeCRI of a topology node, by its `cri:` field."""
-    from clusters.local.cri import containerd
+    from clusters.local.cri import containerd, crio
 
-    factories: dict[str, Factory] = {"containerd": containerd.ContainerdCRI}
+    factories: dict[str, Factory] = {"containerd": containerd.ContainerdCRI, "crio": crio.CrioCRI}
     try:
         return factories[spec.cri](spec, layout, topology)
     except KeyError:
