@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusters.provider import ClusterProvider, NodeEvidence
+from conformance import isolation
 from conformance.kube import Kube, connect
 from conformance.preflight import Facts, probe
 
@@ -35,6 +36,9 @@ class RunOptions:
     timeouts: dict[str, float]
     topology: Path | None
     apiserver_args: tuple[str, ...] = ()
+    isolation_file: Path | None = None
+    expect_isolation: list[str] = field(default_factory=list)
+    node_probe: bool = False
 
 
 @dataclass
@@ -45,10 +49,11 @@ class RunState:
     kubeconfig: Path
     facts: Facts
     declared_handlers: list[str] = field(default_factory=list)
+    isolation: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def to_workerinput(self) -> str:
         return json.dumps({"kubeconfig": str(self.kubeconfig), "facts": self.facts.to_json(),
-                           "declared_handlers": self.declared_handlers})
+                           "declared_handlers": self.declared_handlers, "isolation": self.isolation})
 
 
 def new_run_id() -> str:
@@ -97,6 +102,31 @@ def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider | None)
     evidence, why = evidence_for(provider)
     disruptive = options.allow_disruptive or provider is not None
     return probe(kube, options.handlers, evidence is not None, why, disruptive)
+
+
+def declared_by_user(file: Path | None, items: list[str]) -> dict[str, isolation.Expectation]:
+    """--isolation FILE, then --expect-isolation items over it; a ValueError is one line for the user."""
+    user = {}
+    if file:
+        try:
+            text = Path(file).read_text()
+        except OSError as exc:
+            raise ValueError(f"--isolation {file}: {exc.strerror}") from None
+        user.update(isolation.parse_file(text, f"--isolation {file}"))
+    user.update(isolation.parse_cli(items))
+    return user
+
+
+def isolation_table(options: RunOptions, provider: ClusterProvider | None) -> dict[str, dict[str, dict]]:
+    """What each handler must give (RC-USE-8): the topology's promise, overridden by the user's word.
+
+    A ValueError is one line saying what is wrong with the user's declaration.
+    """
+    user = declared_by_user(options.isolation_file, options.expect_isolation)
+    declared = getattr(provider, "declared_isolation", None)
+    topology = declared() if callable(declared) else {}
+    source = f"topology of the {provider.name} cluster" if provider is not None else ""
+    return isolation.merge(topology, source, user)
 
 
 def connect_run(kubeconfig: Path, options: RunOptions) -> Kube:
