@@ -196,7 +196,16 @@ def _bring_up(config: pytest.Config, options: RunOptions):
     lease = RunLease(kube, options.run_id).acquire()
     if lease is not None:
         config.stash[LEASE] = lease
-    facts = probe_run(kube, options, provider)
+    problem = None
+    if provider is None and options.node_probe:
+        from conformance.node_probe import start_probes
+
+        nodes = [n.metadata.name for n in kube.core.list_node().items
+                 if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        progress(f"node probe: a privileged Pod per node ({len(nodes)}) in namespace rcc-probe-{options.run_id}")
+        problem = start_probes(kube, options.run_id, options.image or _default_image(options), nodes,
+                               timeout=options.timeouts["pod-start"])
+    facts = probe_run(kube, options, provider, problem)
     declared = getattr(provider, "declared_handlers", [])
     return RunState(options, kubeconfig, facts, declared, isolation_table(options, provider)), provider, kube
 
@@ -409,9 +418,10 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
         pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
     state = config.stash[STATE]
     worker = getattr(config, "workerinput", {}).get("workerid", "gw")
-    evidence, _ = evidence_for(config.stash[PROVIDER]) if config.stash[PROVIDER] else (None, "")
+    evidence, _ = evidence_for(config.stash[PROVIDER], state.options, config.stash[KUBE])
     settings = RunSettings(run_id=state.options.run_id, worker=worker,
-                           image=state.options.image or _default_image(state), timeouts=state.options.timeouts,
+                           image=state.options.image or _default_image(state.options),
+                           timeouts=state.options.timeouts,
                            facts=state.facts, evidence=evidence, isolation=state.isolation)
     case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
                 record_property=record_property, pool=config.stash.get(POOL, None))
@@ -420,9 +430,9 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
     case.close()
 
 
-def _default_image(state: RunState) -> str:
+def _default_image(options: RunOptions) -> str:
     # Both providers build the busybox test image here and load it into the nodes (no registry needed).
-    if state.options.cluster in ("local", "kind"):
+    if options.cluster in ("local", "kind"):
         from clusters.local.images import TEST_IMAGE
 
         return TEST_IMAGE

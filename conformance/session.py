@@ -91,15 +91,26 @@ def existing_kubeconfig(options: RunOptions) -> Path:
     return Path(env.split(os.pathsep)[0]) if env else Path.home() / ".kube" / "config"
 
 
-def evidence_for(provider: ClusterProvider | None) -> tuple[NodeEvidence | None, str]:
+def evidence_for(provider: ClusterProvider | None, options: RunOptions | None = None,
+                 kube: Kube | None = None) -> tuple[NodeEvidence | None, str]:
+    """The run's node evidence and, without it, why not. Existing clusters: the opt-in node probe."""
     if provider is None:
-        return None, "node evidence on an existing cluster needs a privileged helper Pod (not built yet)"
+        if options is not None and options.node_probe and kube is not None:
+            from conformance.node_probe import ProbeEvidence
+
+            return ProbeEvidence(kube, options.run_id), ""
+        from conformance.node_probe import OPT_IN
+
+        return None, f"{OPT_IN} (hostPID, in a namespace of its own; RBAC in clusters/existing/rbac.yaml)"
     evidence = provider.evidence()
     return evidence, "" if evidence else f"provider {provider.name} cannot look inside nodes"
 
 
-def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider | None) -> Facts:
-    evidence, why = evidence_for(provider)
+def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider | None,
+              node_probe_problem: str | None = None) -> Facts:
+    evidence, why = evidence_for(provider, options, kube)
+    if node_probe_problem:
+        evidence, why = None, node_probe_problem
     disruptive = options.allow_disruptive or provider is not None
     return probe(kube, options.handlers, evidence is not None, why, disruptive)
 

@@ -22,15 +22,26 @@ class BrokenVariant:
     breaks: frozenset[str]
     apiserver_args: tuple[str, ...] = ()
     broken_handler: str | None = None  # on the first node that has it, this handler cannot run
+    # On every node, this handler runs another runtime than its name and declaration promise: (handler, runtime
+    # table entry). The runtime works; only RC-USE-8's evidence can tell.
+    rewired: tuple[str, dict] | None = None
 
     def topology_file(self, base: Path, folder: Path) -> Path:
-        """The topology to start: `base` itself, or a copy whose broken handler runs BROKEN_RUNTIME."""
-        if not self.broken_handler:
+        """The topology to start: `base` itself, or a copy with the broken or rewired handler."""
+        if not self.broken_handler and not self.rewired:
             return base
         raw = yaml.safe_load(base.read_text())
-        raw["runtimes"]["broken"] = {"binary": BROKEN_RUNTIME, "type": "runc"}
-        node = next(n for n in raw["nodes"] if any(h["name"] == self.broken_handler for h in n["handlers"]))
-        next(h for h in node["handlers"] if h["name"] == self.broken_handler)["runtime"] = "broken"
+        if self.broken_handler:
+            raw["runtimes"]["broken"] = {"binary": BROKEN_RUNTIME, "type": "runc"}
+            node = next(n for n in raw["nodes"] if any(h["name"] == self.broken_handler for h in n["handlers"]))
+            next(h for h in node["handlers"] if h["name"] == self.broken_handler)["runtime"] = "broken"
+        if self.rewired:
+            handler, runtime = self.rewired
+            raw["runtimes"]["rewired"] = dict(runtime)
+            for node in raw["nodes"]:
+                for entry in node["handlers"]:
+                    if entry["name"] == handler:
+                        entry["runtime"] = "rewired"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "topology.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -45,12 +56,28 @@ BROKEN_VARIANTS = (
     BrokenVariant("no-resourcequota-admission", frozenset({"RC-OVH-6"}),
                   apiserver_args=("--disable-admission-plugins=ResourceQuota",)),
     # The node still reports crun (containerd lists it); only running a Pod shows it is broken.
-    # RC-OVH-7 runs per handler, and its crun Pod lands on that node.
+    # RC-OVH-7 runs per handler, and its crun Pod lands on that node; so does RC-USE-8's.
     BrokenVariant("crun-broken-on-one-node",
-                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-CRI-1", "RC-OVH-7"}),
+                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-USE-8", "RC-CRI-1", "RC-OVH-7"}),
                   broken_handler="crun"),
     # A RoleBinding cannot grant a cluster-scoped resource, so RBAC alone keeps RC-API-5; an
     # authorizer that allows everything is what breaks it.
     BrokenVariant("authorization-always-allow", frozenset({"RC-API-5"}),
                   apiserver_args=("--authorization-mode=AlwaysAllow",)),
+    # The crun handler keeps its name and its declaration (type crun) but containerd runs runc: Pods run
+    # and share the node's kernel as promised; only the runtime's own state on the node shows runc.
+    BrokenVariant("crun-handler-runs-runc", frozenset({"RC-USE-8"}),
+                  rewired=("crun", {"binary": "runc", "type": "crun"})),
 )
+
+# Only where the base topology has a `gvisor` handler: it runs runc while promising a user-space kernel.
+GVISOR_RUNS_RUNC = BrokenVariant("gvisor-handler-runs-runc", frozenset({"RC-USE-8"}),
+                                 rewired=("gvisor", {"binary": "runc", "type": "runc",
+                                                     "isolation": "user-space-kernel"}))
+
+
+def variants_for(base: Path) -> tuple[BrokenVariant, ...]:
+    """The broken variants that apply to a topology (the gVisor one needs a `gvisor` handler there)."""
+    raw = yaml.safe_load(base.read_text())
+    has_gvisor = any(h["name"] == "gvisor" for n in raw["nodes"] for h in n["handlers"])
+    return BROKEN_VARIANTS + ((GVISOR_RUNS_RUNC,) if has_gvisor else ())
