@@ -33,8 +33,6 @@ from kubernetes.client import CoreV1Api
 from kubernetes.stream import stream
 
 from clusters import procfs
-from clusters.kind.containerd import runtime_tables
-from clusters.kind.evidence import v2_translation
 from clusters.provider import RuntimeSighting, SandboxInfo
 from conformance import manifests
 from conformance.kube import Kube, ignore_not_found
@@ -74,6 +72,31 @@ for d in /proc/[0-9]*; do
 done
 true
 '''
+
+
+# $1 sandbox id, $2 containerd pid, $3 its socket, $4 its root: the node's crictl if it has one, else the
+# CRI's sandbox record (JSON) in containerd's metadata store.
+_HANDLER_RECORD = r'''
+for b in /usr/local/bin/crictl /usr/bin/crictl /opt/bin/crictl; do
+  [ -x "/proc/$2/root$b" ] || continue
+  out=$("/proc/$2/root$b" --runtime-endpoint "unix:///proc/$2/root$3" inspectp -o json "$1" 2>/dev/null) || continue
+  printf 'CRICTL\t%s\n' "$(echo "$out" | tr -d '\n')"; exit 0
+done
+strings -n 32 "/proc/$2/root$4/io.containerd.metadata.v1.bolt/meta.db" 2>/dev/null \
+  | grep -F "\"Metadata\":{\"ID\":\"$1\"" | grep -o '"RuntimeHandler":"[^"]*"' | head -n 1 \
+  | sed 's/"RuntimeHandler":"\(.*\)"/RECORD\t\1/'
+true
+'''
+
+
+def _arg(args: list[str], flag: str) -> str | None:
+    """The value after `flag` in an argv (or `flag=value`), if any."""
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def namespace_name(run_id: str) -> str:
@@ -153,20 +176,64 @@ class ProbeEvidence:
         return self.run(node, ["sh", "-c", script, "sh", *args]).stdout
 
     def sandbox(self, node: str, namespace: str, pod: str, pod_uid: str) -> SandboxInfo | None:
+        """The shim whose bundle is the Pod's sandbox; the handler from the CRI's own record of it."""
         found = self.script(node, _FIND_SANDBOX, pod_uid)
         shim = next((line.split("\t") for line in found.splitlines() if line.startswith("SHIM\t")), None)
         config = next((line.split("\t", 1)[1] for line in found.splitlines() if line.startswith("CONFIG\t")), None)
         if shim is None or config is None:
             return None
         annotations = json.loads(config).get("annotations", {})
+        if annotations.get("io.kubernetes.cri.container-type", "sandbox") != "sandbox":
+            return None
         args = shim[2].split()
-        sandbox_id = args[args.index("-id") + 1] if "-id" in args else annotations.get("io.kubernetes.cri.sandbox-id", "")
-        handler = next((annotations[k] for k in HANDLER_ANNOTATIONS if k in annotations), "")
+        sandbox_id = _arg(args, "-id") or annotations.get("io.kubernetes.cri.sandbox-id", "")
+        handler = next((annotations[k] for k in HANDLER_ANNOTATIONS if k in annotations), None)
+        source = "the sandbox's OCI annotations"
+        if handler is None:
+            handler, source = self._recorded_handler(node, sandbox_id, _arg(args, "-address"))
         return SandboxInfo(sandbox_id=sandbox_id, runtime_handler=handler,
-                           raw={"status": {"runtimeHandler": handler, "annotations": annotations,
-                                           "seen": f"shim pid {shim[1]}: {shim[2].strip()}"}})
+                           raw={"status": {"runtimeHandler": handler, "source": source,
+                                           "shim": f"pid {shim[1]}: {shim[2].strip()}"}})
+
+    def _recorded_handler(self, node: str, sandbox_id: str, address: str | None) -> tuple[str, str]:
+        """containerd keeps no handler in the bundle: ask its CRI with the node's crictl, else read its record.
+
+        The record is the CRI's sandbox metadata (JSON with `RuntimeHandler`) in containerd's
+        metadata store; `strings` finds it without opening the database.
+        """
+        found = self._containerd(node, address)
+        if found is None:
+            return "", "no containerd found for the sandbox's shim"
+        pid, config = found
+        socket = config.get("grpc", {}).get("address", "/run/containerd/containerd.sock")
+        root = config.get("root", "/var/lib/containerd")
+        out = self.script(node, _HANDLER_RECORD, sandbox_id, pid, socket, root)
+        for line in out.splitlines():
+            kind, _, value = line.partition("\t")
+            if kind == "CRICTL":
+                return json.loads(value).get("status", {}).get("runtimeHandler", ""), "crictl inspectp on the node"
+            if kind == "RECORD":
+                return value, f"containerd's CRI record of the sandbox ({root}/io.containerd.metadata.v1.bolt)"
+        return "", "neither crictl nor containerd's record named a handler"
+
+    def _containerd(self, node: str, address: str | None) -> tuple[str, dict] | None:
+        """The containerd process (pid, parsed config) serving `address`; the only one if `address` is None."""
+        candidates = [line.split("\t") for line in self.script(node, _FIND_CONTAINERD).splitlines()
+                      if line.startswith("CONTAINERD\t")]
+        for _, pid, cmdline in candidates:
+            args = cmdline.split()
+            path = _arg(args, "--config") or _arg(args, "-c") or "/etc/containerd/config.toml"
+            text = self.run(node, ["cat", f"/proc/{pid}/root{path}"])
+            config = tomllib.loads(text.stdout) if text.returncode == 0 else {}
+            socket = _arg(args, "--address") or _arg(args, "-a") or \
+                config.get("grpc", {}).get("address", "/run/containerd/containerd.sock")
+            if socket == address or (address is None and len(candidates) == 1):
+                return pid, config
+        return None
 
     def pod_cgroup_value(self, node: str, pod_uid: str, qos: str, knob: str) -> str | None:
+        from clusters.kind.evidence import v2_translation  # cgroup v2 files in v1 terms, as kind reads them
+
         lines = self.script(node, _FIND_CGROUP, pod_uid).splitlines()
         controller = knob.split(".", 1)[0]
         for line in lines:
@@ -189,22 +256,11 @@ class ProbeEvidence:
 
     def cri_runtime_tables(self, node: str) -> list[str] | None:
         """The tables of the containerd this node's own probe Pod runs under (several may share a host)."""
-        own = self.run(node, ["sh", "-c", _OWN_SHIM])
-        address = own.stdout.split(" -address ", 1)[1].split()[0] if " -address " in own.stdout else None
-        candidates = [line.split("\t") for line in self.script(node, _FIND_CONTAINERD).splitlines()
-                      if line.startswith("CONTAINERD\t")]
-        for _, pid, cmdline in candidates:
-            args = cmdline.split()
-            path = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("--config", "-c")),
-                        "/etc/containerd/config.toml")
-            text = self.run(node, ["cat", f"/proc/{pid}/root{path}"])
-            if text.returncode != 0:
-                continue
-            config = tomllib.loads(text.stdout)
-            socket = config.get("grpc", {}).get("address", "/run/containerd/containerd.sock")
-            if address is None or socket == address or len(candidates) == 1:
-                return sorted(runtime_tables(config))
-        return None
+        own = self.run(node, ["sh", "-c", _OWN_SHIM]).stdout.split()
+        found = self._containerd(node, _arg(own, "-address"))
+        from clusters.kind.containerd import runtime_tables  # config v2 and v3 alike
+
+        return sorted(runtime_tables(found[1])) if found else None
 
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
         return procfs.sighting_on(lambda argv: self.run(node, argv), sandbox_id)
