@@ -64,3 +64,12 @@ def _evidence(row: Mapping[str, Any]) -> str:
     if row.get("node_evidence"):
         text += f"<br>Node: {_e(row['node_evidence'])}"
     return text
+
+
+def front_page_variables(rows: list[Mapping[str, Any]]) -> dict[str, str]:
+    """`isolation <handler>` -> what it gave on its nodes, for the report's front page (Allure "Variables")."""
+    by_handler: dict[str, list[str]] = {}
+    for row in rows:
+        gave = row.get("observed", "") + (f" · {row['runtime']}" if row.get("runtime") else "")
+        by_handler.setdefault(row["handler"], []).append(f"{gave} ({row.get('verdict', '')}) on {row['node']}")
+    return {f"isolation {handler}": "; ".join(seen) for handler, seen in sorted(by_handler.items())}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.clauses import FAMILIES, SPEC_URL
-from conformance.isolation_report import isolation_html, rows_for_summary
+from conformance.isolation_report import front_page_variables, isolation_html, rows_for_summary
 from conformance.matrix import FAIL, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
 from conformance.preflight import runtimeclass_api_missing
 
@@ -507,6 +507,7 @@ def report_variables(summary: Mapping[str, Any]) -> dict[str, str]:
         observed = (c.get("divergence") or {}).get("observed")
         if c.get("divergence"):
             variables[c["id"]] = f"observed: {', '.join(observed)}" if observed else f"not observed ({c['verdict']})"
+    variables.update(front_page_variables(summary.get("isolation") or []))
     duration = summary.get("timing", {}).get("duration_s")
     if duration is not None:
         variables["duration"] = f"{duration:.0f} s"
