@@ -8,7 +8,8 @@ the judging is Python, testable on recorded output:
 
 - the sandbox's shim is the process whose command line says `-id <sandbox id>`;
   containerd starts it in the sandbox's bundle (its cwd), where the runc shim keeps
-  `options.json` (`BinaryName`, `Root`);
+  `options.json` (`BinaryName`, `Root`); on CRI-O it is `conmon -c <sandbox id>`, whose
+  runtime keeps its state under `--root` (default `/run/runc`, `/run/crun`);
 - runc and crun leave their own state under the shim's root,
   `<root>/<namespace>/<id>/`: runc a `state.json`, crun a `status` file. That is the
   runtime's own handwriting, not the configuration's;
@@ -53,6 +54,12 @@ for d in /proc/[0-9]*; do
       dir="$d/root$r/$ns/$id"
       [ -d "$dir" ] && printf 'STATE\t%s\t%s\t%s\n' "$pid" "$r/$ns/$id" "$(ls -1 "$dir" | tr '\n' ' ')"
     done ;;
+  conmon)
+    root=$(echo "$cmd" | sed -n 's/.*--runtime-arg --root[= ]\([^ ]*\).*/\1/p')
+    for r in $root /run/runc /run/crun; do
+      dir="$d/root$r/$id"
+      [ -d "$dir" ] && printf 'STATE\t%s\t%s\t%s\n' "$pid" "$r/$id" "$(ls -1 "$dir" | tr '\n' ' ')"
+    done ;;
   esac
 done
 true
@@ -94,8 +101,9 @@ def parse(output: str) -> tuple[list[Process], dict[str, dict], list[tuple[str, 
 def judge(sandbox_id: str, output: str) -> RuntimeSighting | None:
     """The runtime that runs the sandbox, from the script's output; None when nothing names it."""
     processes, options, states = parse(output)
-    shim = next((p for p in processes if "containerd-shim" in p.name and f"-id {sandbox_id}" in p.cmdline), None)
-    shim_text = (f"shim {shim.name} (pid {shim.pid}, bundle {shim.cwd}"
+    shim = next((p for p in processes if ("containerd-shim" in p.name and f"-id {sandbox_id}" in p.cmdline)
+                 or (p.name == "conmon" and f"-c {sandbox_id}" in p.cmdline)), None)
+    shim_text = (f"{'monitor' if shim.name == 'conmon' else 'shim'} {shim.name} (pid {shim.pid}, bundle {shim.cwd}"
                  + (f", BinaryName {options[shim.pid].get('BinaryName') or '(default)'}" if shim.pid in options else "")
                  + ")") if shim else "no containerd shim names the sandbox"
     sandbox = [p for p in processes if p.name in ("runsc-sandbox", "runsc-gofer")

@@ -29,7 +29,7 @@ import subprocess
 import tomllib
 from typing import Any
 
-from kubernetes.client import CoreV1Api
+from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.stream import stream
 
 from clusters import procfs
@@ -159,7 +159,8 @@ class ProbeEvidence:
     """NodeEvidence and RuntimeEvidence through `exec` into the node's probe Pod."""
 
     def __init__(self, kube: Kube, run_id: str) -> None:
-        self.core = CoreV1Api(kube.api)
+        # stream() swaps its ApiClient's request method while it runs: a client of its own keeps that local.
+        self.core = CoreV1Api(ApiClient(kube.api.configuration))
         self.namespace = namespace_name(run_id)
 
     def run(self, node: str, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess:

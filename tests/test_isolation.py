@@ -139,3 +139,11 @@ def test_the_report_keeps_one_row_per_handler_and_node_preferring_node_evidence(
     assert [(r["handler"], r["runtime"]) for r in rows] == [("crun", None), ("runc", "runc")]
     page = isolation_html(rows, "", "", "")
     assert 'data-isolation="runc/n1"' in page and "(not declared)" in page and "Node: state.json" in page
+
+
+def test_on_cri_o_the_monitor_and_crun_state_name_crun():
+    output = ("PROC\t90\t/usr/bin/conmon\t/\t/usr/bin/conmon -b /b -c abc123 -r /usr/bin/crun "
+              "--runtime-arg --root=/run/crun \n"
+              "STATE\t90\t/run/crun/abc123\tstatus \n")
+    sighting = procfs.judge("abc123", output)
+    assert sighting.runtime == "crun" and "monitor conmon (pid 90" in sighting.evidence
