@@ -42,7 +42,7 @@ id="$1"
 for d in /proc/[0-9]*; do
   pid=${d#/proc/}
   [ "$pid" = "$$" ] && continue
-  cmd=$(tr '\000' ' ' < "$d/cmdline" 2>/dev/null) || continue
+  cmd=$(tr '\000' ' ' 2>/dev/null < "$d/cmdline") || continue
   case "$cmd" in *'for d in /proc/'*) continue ;; *"$id"*) ;; *) continue ;; esac
   exe=$(readlink "$d/exe" 2>/dev/null)
   printf 'PROC\t%s\t%s\t%s\t%s\n' "$pid" "$exe" "$(readlink "$d/cwd" 2>/dev/null)" "$cmd"

@@ -240,11 +240,13 @@ class ProbeEvidence:
         for line in lines:
             _, controllers, path = line.split(":", 2)
             names = controllers.split(",")
-            v2 = controllers == ""
+            v2 = controllers == "" and len(lines) == 1  # a hybrid host also lists an (unused) 0:: line
+            if controllers == "" and not v2:
+                continue
             if not v2 and controller not in names:
                 continue
             parts = path.split("/")
-            pod_dir = next((i for i, p in enumerate(parts) if p.startswith("pod") or "-pod" in p), None)
+            pod_dir = next((i for i, p in enumerate(parts) if pod_uid in p or pod_uid.replace("-", "_") in p), None)
             if pod_dir is None:
                 continue
             folder = "/".join(parts[:pod_dir + 1])
