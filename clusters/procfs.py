@@ -8,7 +8,7 @@ the judging is Python, testable on recorded output:
 
 - the sandbox's shim is the process whose command line says `-id <sandbox id>`;
   containerd starts it in the sandbox's bundle (its cwd), where the runc shim keeps
-  `options.json` (`BinaryName`, `Root`); on CRI-O it is `conmon -c <sandbox id>`, whose
+  `options.json` (`binary_name`, `root`); on CRI-O it is `conmon -c <sandbox id>`, whose
   runtime keeps its state under `--root` (default `/run/runc`, `/run/crun`);
 - runc and crun leave their own state under the shim's root,
   `<root>/<namespace>/<id>/`: runc a `state.json`, crun a `status` file. That is the
@@ -49,7 +49,7 @@ for d in /proc/[0-9]*; do
   case "${exe##*/}" in containerd-shim*)
     if [ -r "$d/cwd/options.json" ]; then printf 'OPTIONS\t%s\t%s\n' "$pid" "$(cat "$d/cwd/options.json")"; fi
     ns=$(echo "$cmd" | sed -n 's/.*-namespace \([^ ]*\).*/\1/p')
-    root=$(sed -n 's/.*"Root":"\([^"]*\)".*/\1/p' "$d/cwd/options.json" 2>/dev/null)
+    root=$(sed -n 's/.*"[Rr]oot":"\([^"]*\)".*/\1/p' "$d/cwd/options.json" 2>/dev/null)
     for r in $root /run/containerd/runc /run/containerd/runsc /run/containerd/crun; do
       dir="$d/root$r/$ns/$id"
       [ -d "$dir" ] && printf 'STATE\t%s\t%s\t%s\n' "$pid" "$r/$ns/$id" "$(ls -1 "$dir" | tr '\n' ' ')"
@@ -98,13 +98,18 @@ def parse(output: str) -> tuple[list[Process], dict[str, dict], list[tuple[str, 
     return processes, options, states
 
 
+def _binary_name(options: dict) -> str:
+    """The shim's options as containerd wrote them (protobuf JSON: `binary_name`; older: `BinaryName`)."""
+    return options.get("binary_name") or options.get("BinaryName") or "(the shim's default)"
+
+
 def judge(sandbox_id: str, output: str) -> RuntimeSighting | None:
     """The runtime that runs the sandbox, from the script's output; None when nothing names it."""
     processes, options, states = parse(output)
     shim = next((p for p in processes if ("containerd-shim" in p.name and f"-id {sandbox_id}" in p.cmdline)
                  or (p.name == "conmon" and f"-c {sandbox_id}" in p.cmdline)), None)
     shim_text = (f"{'monitor' if shim.name == 'conmon' else 'shim'} {shim.name} (pid {shim.pid}, bundle {shim.cwd}"
-                 + (f", BinaryName {options[shim.pid].get('BinaryName') or '(default)'}" if shim.pid in options else "")
+                 + (f", binary_name {_binary_name(options[shim.pid])}" if shim.pid in options else "")
                  + ")") if shim else "no containerd shim names the sandbox"
     sandbox = [p for p in processes if p.name in ("runsc-sandbox", "runsc-gofer")
                or (p.name == "runsc" and " boot " in f" {p.cmdline} ")]

@@ -102,13 +102,13 @@ def test_without_a_declaration_nothing_fails_and_the_row_says_undeclared():
 
 SHIM = ("PROC\t4242\t/root/.cache/bin/containerd-shim-runc-v2\t/var/lib/rcc/state/io.containerd.runtime.v2.task/"
         "k8s.io/abc123\t/root/.cache/bin/containerd-shim-runc-v2 -namespace k8s.io -id abc123 -address /x.sock \n"
-        'OPTIONS\t4242\t{"BinaryName":"/usr/bin/crun-wrapper","SystemdCgroup":false}\n')
+        'OPTIONS\t4242\t{"binary_name":"/usr/bin/crun-wrapper"}\n')
 
 
 def test_runcs_state_file_names_runc_whatever_the_shim_was_told():
     sighting = procfs.judge("abc123", SHIM + "STATE\t4242\t/run/containerd/runc/k8s.io/abc123\tstate.json \n")
     assert (sighting.runtime, sighting.isolation) == ("runc", "shared-kernel")
-    assert "state.json" in sighting.evidence and "BinaryName /usr/bin/crun-wrapper" in sighting.evidence
+    assert "state.json" in sighting.evidence and "binary_name /usr/bin/crun-wrapper" in sighting.evidence
 
 
 def test_cruns_status_file_names_crun():
