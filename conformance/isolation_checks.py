@@ -39,9 +39,10 @@ def observe_isolation(case: Case, handler: str, from_node: bool) -> list[Observa
 def _observe(case: Case, handler: str, node: str, pod: V1Pod, from_node: bool) -> Observation:
     case.wait_running(pod)
     name = pod.metadata.name
-    view = wait_for(f"Pod {name} prints what it sees of its kernel",
-                    lambda: PodView.parse(case.kube.core.read_namespaced_pod_log(name, case.namespace)),
-                    timeout=case.settings.timeouts["pod-start"])
+    log = lambda: case.kube.core.read_namespaced_pod_log(name, case.namespace)  # noqa: E731
+    view = wait_for(f"Pod {name} prints what it sees of its kernel", lambda: PodView.parse(log()),
+                    timeout=case.settings.timeouts["pod-start"],
+                    describe=lambda: f"phase {case.read_pod(name).status.phase}, log {log()[-300:]!r}")
     kernel = case.kube.core.read_node(node).status.node_info.kernel_version
     observed, why = classify(view, kernel)
     row = Observation(handler=handler, node=node, observed=observed, pod_evidence=why)

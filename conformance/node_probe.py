@@ -39,20 +39,8 @@ from conformance.kube import Kube, ignore_not_found
 from conformance.waiting import wait_for
 
 CGROUP_MOUNT = "/host/sys/fs/cgroup"
-HANDLER_ANNOTATIONS = ("io.kubernetes.cri.runtime-handler", "io.kubernetes.cri-o.RuntimeHandler")
 OPT_IN = "node evidence on an existing cluster is opt-in: --node-probe runs a privileged probe Pod per node"
 
-# $1: the Pod UID. The sandbox shim whose bundle's config.json is that Pod's sandbox.
-_FIND_SANDBOX = r'''
-for d in /proc/[0-9]*; do
-  exe=$(readlink "$d/exe" 2>/dev/null) || continue
-  case "${exe##*/}" in containerd-shim*) ;; *) continue ;; esac
-  grep -q "\"io.kubernetes.cri.sandbox-uid\":\"$1\"" "$d/cwd/config.json" 2>/dev/null || continue
-  printf 'SHIM\t%s\t%s\n' "${d#/proc/}" "$(tr '\000' ' ' < "$d/cmdline")"
-  printf 'CONFIG\t%s\n' "$(tr -d '\n' < "$d/cwd/config.json")"
-done
-true
-'''
 # $1: the Pod UID (cgroupfs writes pod<uid>, systemd pod<uid with _>). One process of the Pod, its cgroups.
 _FIND_CGROUP = r'''
 u=$(echo "$1" | tr - _)
@@ -61,8 +49,18 @@ for d in /proc/[0-9]*; do
   cat "$d/cgroup"; exit 0
 done
 '''
-# The command line of the shim this exec runs under (runc exec leaves it as our parent).
-_OWN_SHIM = r'''tr '\000' ' ' < "/proc/$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$$/status)/cmdline"'''
+# The command line of the shim this exec runs under: up the parent chain (the first parent may still be
+# `runc exec` on its way out, which leaves us to the shim: then look again).
+_OWN_SHIM = r'''
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  p=$$
+  while [ "${p:-0}" -gt 1 ]; do
+    p=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$p/status" 2>/dev/null)
+    case "$(readlink "/proc/$p/exe" 2>/dev/null)" in */containerd-shim*) tr '\000' ' ' < "/proc/$p/cmdline"; exit 0 ;; esac
+  done
+  sleep 0.2
+done
+'''
 # The containerd processes on the node, with their command lines (which say their config file).
 _FIND_CONTAINERD = r'''
 for d in /proc/[0-9]*; do
@@ -74,17 +72,25 @@ true
 '''
 
 
-# $1 sandbox id, $2 containerd pid, $3 its socket, $4 its root: the node's crictl if it has one, else the
-# CRI's sandbox record (JSON) in containerd's metadata store.
-_HANDLER_RECORD = r'''
-for b in /usr/local/bin/crictl /usr/bin/crictl /opt/bin/crictl; do
-  [ -x "/proc/$2/root$b" ] || continue
-  out=$("/proc/$2/root$b" --runtime-endpoint "unix:///proc/$2/root$3" inspectp -o json "$1" 2>/dev/null) || continue
-  printf 'CRICTL\t%s\n' "$(echo "$out" | tr -d '\n')"; exit 0
+# $1 the Pod UID, then `PID ROOT SOCKET` per containerd: the node's crictl where it has one (the CRI's
+# own answer), else the CRI's sandbox record (JSON with the handler) in containerd's metadata store.
+# Both outlive the sandbox's processes: the kubelet stops a finished Pod's sandbox but keeps its record.
+_SANDBOX_RECORD = r'''
+uid=$1; shift
+while [ $# -ge 3 ]; do
+  pid=$1 root=$2 socket=$3; shift 3
+  for b in /usr/local/bin/crictl /usr/bin/crictl /opt/bin/crictl; do
+    [ -x "/proc/$pid/root$b" ] || continue
+    c="/proc/$pid/root$b --runtime-endpoint unix:///proc/$pid/root$socket"
+    id=$($c pods --label "io.kubernetes.pod.uid=$uid" -q 2>/dev/null | head -n 1)
+    [ -n "$id" ] && printf 'CRICTL\t%s\n' "$($c inspectp -o json "$id" | tr -d '\n')" && exit 0
+    continue 2
+  done
+  strings -n 32 "/proc/$pid/root$root/io.containerd.metadata.v1.bolt/meta.db" 2>/dev/null \
+    | grep -F "\"uid\":\"$uid\"" | grep -F '"RuntimeHandler":"' | grep -F '"Metadata":{"ID":"' | head -n 1 \
+    | sed -n "s|.*\"Metadata\":{\"ID\":\"\([^\"]*\)\".*\"RuntimeHandler\":\"\([^\"]*\)\".*|RECORD\t\1\t\2\t$root|p" \
+    | grep . && exit 0
 done
-strings -n 32 "/proc/$2/root$4/io.containerd.metadata.v1.bolt/meta.db" 2>/dev/null \
-  | grep -F "\"Metadata\":{\"ID\":\"$1\"" | grep -o '"RuntimeHandler":"[^"]*"' | head -n 1 \
-  | sed 's/"RuntimeHandler":"\(.*\)"/RECORD\t\1/'
 true
 '''
 
@@ -155,6 +161,9 @@ def stop_probes(kube: Kube, run_id: str) -> None:
     ignore_not_found(lambda: kube.core.delete_namespace(namespace_name(run_id), grace_period_seconds=0))
 
 
+_CONTAINERDS: dict[tuple[str, str], list[tuple[str, dict]]] = {}  # (probe namespace, node) -> containerds
+
+
 class ProbeEvidence:
     """NodeEvidence and RuntimeEvidence through `exec` into the node's probe Pod."""
 
@@ -177,60 +186,45 @@ class ProbeEvidence:
         return self.run(node, ["sh", "-c", script, "sh", *args]).stdout
 
     def sandbox(self, node: str, namespace: str, pod: str, pod_uid: str) -> SandboxInfo | None:
-        """The shim whose bundle is the Pod's sandbox; the handler from the CRI's own record of it."""
-        found = self.script(node, _FIND_SANDBOX, pod_uid)
-        shim = next((line.split("\t") for line in found.splitlines() if line.startswith("SHIM\t")), None)
-        config = next((line.split("\t", 1)[1] for line in found.splitlines() if line.startswith("CONFIG\t")), None)
-        if shim is None or config is None:
-            return None
-        annotations = json.loads(config).get("annotations", {})
-        if annotations.get("io.kubernetes.cri.container-type", "sandbox") != "sandbox":
-            return None
-        args = shim[2].split()
-        sandbox_id = _arg(args, "-id") or annotations.get("io.kubernetes.cri.sandbox-id", "")
-        handler = next((annotations[k] for k in HANDLER_ANNOTATIONS if k in annotations), None)
-        source = "the sandbox's OCI annotations"
-        if handler is None:
-            handler, source = self._recorded_handler(node, sandbox_id, _arg(args, "-address"))
-        return SandboxInfo(sandbox_id=sandbox_id, runtime_handler=handler,
-                           raw={"status": {"runtimeHandler": handler, "source": source,
-                                           "shim": f"pid {shim[1]}: {shim[2].strip()}"}})
-
-    def _recorded_handler(self, node: str, sandbox_id: str, address: str | None) -> tuple[str, str]:
-        """containerd keeps no handler in the bundle: ask its CRI with the node's crictl, else read its record.
-
-        The record is the CRI's sandbox metadata (JSON with `RuntimeHandler`) in containerd's
-        metadata store; `strings` finds it without opening the database.
-        """
-        found = self._containerd(node, address)
-        if found is None:
-            return "", "no containerd found for the sandbox's shim"
-        pid, config = found
-        socket = config.get("grpc", {}).get("address", "/run/containerd/containerd.sock")
-        root = config.get("root", "/var/lib/containerd")
-        out = self.script(node, _HANDLER_RECORD, sandbox_id, pid, socket, root)
-        for line in out.splitlines():
-            kind, _, value = line.partition("\t")
+        """The CRI's view of the Pod's sandbox: its crictl on the node, else containerd's record of it."""
+        containerds = self._containerds(node)
+        args = [field for pid, config in containerds
+                for field in (pid, config.get("root", "/var/lib/containerd"),
+                              config.get("grpc", {}).get("address", "/run/containerd/containerd.sock"))]
+        for line in self.script(node, _SANDBOX_RECORD, pod_uid, *args).splitlines():
+            kind, _, rest = line.partition("\t")
             if kind == "CRICTL":
-                return json.loads(value).get("status", {}).get("runtimeHandler", ""), "crictl inspectp on the node"
+                raw = json.loads(rest)
+                return SandboxInfo(sandbox_id=raw.get("status", {}).get("id", ""),
+                                   runtime_handler=raw.get("status", {}).get("runtimeHandler", ""),
+                                   raw={**raw, "source": "crictl inspectp on the node"})
             if kind == "RECORD":
-                return value, f"containerd's CRI record of the sandbox ({root}/io.containerd.metadata.v1.bolt)"
-        return "", "neither crictl nor containerd's record named a handler"
-
-    def _containerd(self, node: str, address: str | None) -> tuple[str, dict] | None:
-        """The containerd process (pid, parsed config) serving `address`; the only one if `address` is None."""
-        candidates = [line.split("\t") for line in self.script(node, _FIND_CONTAINERD).splitlines()
-                      if line.startswith("CONTAINERD\t")]
-        for _, pid, cmdline in candidates:
-            args = cmdline.split()
-            path = _arg(args, "--config") or _arg(args, "-c") or "/etc/containerd/config.toml"
-            text = self.run(node, ["cat", f"/proc/{pid}/root{path}"])
-            config = tomllib.loads(text.stdout) if text.returncode == 0 else {}
-            socket = _arg(args, "--address") or _arg(args, "-a") or \
-                config.get("grpc", {}).get("address", "/run/containerd/containerd.sock")
-            if socket == address or (address is None and len(candidates) == 1):
-                return pid, config
+                sandbox_id, handler, root = rest.split("\t")
+                return SandboxInfo(sandbox_id=sandbox_id, runtime_handler=handler,
+                                   raw={"status": {"id": sandbox_id, "runtimeHandler": handler},
+                                        "source": f"containerd's CRI record of the sandbox under {root}"})
         return None
+
+    def _containerds(self, node: str) -> list[tuple[str, dict]]:
+        """The node's containerd processes and their parsed configs (several may share a host), cached."""
+        key = (self.namespace, node)
+        if key not in _CONTAINERDS:
+            found = []
+            for line in self.script(node, _FIND_CONTAINERD).splitlines():
+                _, pid, cmdline = line.split("\t")
+                args = cmdline.split()
+                path = _arg(args, "--config") or _arg(args, "-c") or "/etc/containerd/config.toml"
+                text = self.run(node, ["cat", f"/proc/{pid}/root{path}"])
+                try:
+                    config = tomllib.loads(text.stdout) if text.returncode == 0 else {}
+                except tomllib.TOMLDecodeError:
+                    config = {}
+                address = _arg(args, "--address") or _arg(args, "-a")
+                if address:
+                    config.setdefault("grpc", {})["address"] = address
+                found.append((pid, config))
+            _CONTAINERDS[key] = found
+        return _CONTAINERDS[key]
 
     def pod_cgroup_value(self, node: str, pod_uid: str, qos: str, knob: str) -> str | None:
         from clusters.kind.evidence import v2_translation  # cgroup v2 files in v1 terms, as kind reads them
@@ -259,11 +253,15 @@ class ProbeEvidence:
 
     def cri_runtime_tables(self, node: str) -> list[str] | None:
         """The tables of the containerd this node's own probe Pod runs under (several may share a host)."""
-        own = self.run(node, ["sh", "-c", _OWN_SHIM]).stdout.split()
-        found = self._containerd(node, _arg(own, "-address"))
+        address = _arg(self.run(node, ["sh", "-c", _OWN_SHIM]).stdout.split(), "-address")
+        containerds = self._containerds(node)
         from clusters.kind.containerd import runtime_tables  # config v2 and v3 alike
 
-        return sorted(runtime_tables(found[1])) if found else None
+        for _, config in containerds:
+            socket = config.get("grpc", {}).get("address", "/run/containerd/containerd.sock")
+            if socket == address or (address is None and len(containerds) == 1):
+                return sorted(runtime_tables(config))
+        return None
 
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
         return procfs.sighting_on(lambda argv: self.run(node, argv), sandbox_id)
