@@ -108,7 +108,7 @@ def judge(sandbox_id: str, output: str) -> RuntimeSighting | None:
     processes, options, states = parse(output)
     shim = next((p for p in processes if ("containerd-shim" in p.name and f"-id {sandbox_id}" in p.cmdline)
                  or (p.name == "conmon" and f"-c {sandbox_id}" in p.cmdline)), None)
-    shim_text = (f"{'monitor' if shim.name == 'conmon' else 'shim'} {shim.name} (pid {shim.pid}, bundle {shim.cwd}"
+    shim_text = (f"{'monitor' if shim.name == 'conmon' else 'shim'} {shim.name} (pid {shim.pid}"
                  + (f", binary_name {_binary_name(options[shim.pid])}" if shim.pid in options else "")
                  + ")") if shim else "no containerd shim names the sandbox"
     sandbox = [p for p in processes if p.name in ("runsc-sandbox", "runsc-gofer")

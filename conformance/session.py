@@ -136,7 +136,8 @@ def isolation_table(options: RunOptions, provider: ClusterProvider | None) -> di
     user = declared_by_user(options.isolation_file, options.expect_isolation)
     declared = getattr(provider, "declared_isolation", None)
     topology = declared() if callable(declared) else {}
-    source = f"topology of the {provider.name} cluster" if provider is not None else ""
+    topology = getattr(provider, "topology", None)
+    source = f"the topology of cluster {getattr(topology, 'name', '?')}" if provider is not None else ""
     return isolation.merge(topology, source, user)
 
 
