@@ -135,10 +135,9 @@ def isolation_table(options: RunOptions, provider: ClusterProvider | None) -> di
     """
     user = declared_by_user(options.isolation_file, options.expect_isolation)
     declared = getattr(provider, "declared_isolation", None)
-    topology = declared() if callable(declared) else {}
-    topology = getattr(provider, "topology", None)
-    source = f"the topology of cluster {getattr(topology, 'name', '?')}" if provider is not None else ""
-    return isolation.merge(topology, source, user)
+    promised = declared() if callable(declared) else {}
+    name = getattr(getattr(provider, "topology", None), "name", None) or getattr(provider, "name", "")
+    return isolation.merge(promised, f"the topology of cluster {name}", user)
 
 
 def connect_run(kubeconfig: Path, options: RunOptions) -> Kube:

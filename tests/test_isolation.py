@@ -168,3 +168,23 @@ def test_the_rewired_mutants_keep_the_handlers_name_and_promise_but_run_runc(tmp
     rewired = load_topology(GVISOR_RUNS_RUNC.topology_file(base, tmp_path / "gvisor"))
     gvisor = rewired.runtimes[next(h.runtime for h in rewired.nodes[0].handlers if h.name == "gvisor")]
     assert (gvisor.binary, gvisor.type, gvisor.isolation) == ("runc", "runc", "user-space-kernel")
+
+
+def test_the_runs_table_takes_the_providers_promise_and_the_users_word_over_it(tmp_path):
+    from types import SimpleNamespace
+
+    from conformance.session import isolation_table
+
+    provider = SimpleNamespace(name="local", topology=SimpleNamespace(name="rcc-iso"),
+                               declared_isolation=lambda: {"runc": {"n1": ("shared-kernel", "runc")},
+                                                           "crun": {"n1": ("shared-kernel", "crun")}})
+    file = tmp_path / "iso.yaml"
+    file.write_text("crun: {class: vm, runtime: kata}\n")
+    options = SimpleNamespace(isolation_file=file, expect_isolation=["runc=shared-kernel:crun"])
+    table = isolation_table(options, provider)
+    assert isolation.expected(table, "runc", "n1").runtime == "crun"
+    assert isolation.expected(table, "crun", "n1").isolation == "vm"
+    options = SimpleNamespace(isolation_file=None, expect_isolation=[])
+    assert isolation.expected(isolation_table(options, provider), "runc", "n1").source == \
+        "the topology of cluster rcc-iso, node n1"
+    assert isolation_table(options, None) == {}
