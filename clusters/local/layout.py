@@ -54,12 +54,6 @@ class NodeLayout:
         return self.root / "kubelet"
 
     @property
-    def pod_logs(self) -> Path:
-        """The kubelet's podLogsDir. Not the shared /var/log/pods: every kubelet's garbage collector
-        removes the log folders of Pods it does not know, i.e. the other nodes' on this host."""
-        return self.root / "pod-logs"
-
-    @property
     def kubelet_config(self) -> Path:
         return self.root / "kubelet.yaml"
 
