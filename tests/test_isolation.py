@@ -159,12 +159,16 @@ def test_the_rewired_mutants_keep_the_handlers_name_and_promise_but_run_runc(tmp
     topology = load_topology(crun.topology_file(DEFAULT_TOPOLOGY, tmp_path / "crun"))
     runtimes = {topology.runtimes[h.runtime] for n in topology.nodes for h in n.handlers if h.name == "crun"}
     assert {(r.binary, r.type, r.isolation) for r in runtimes} == {("runc", "crun", "shared-kernel")}
-    with_gvisor = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
-    with_gvisor["runtimes"]["runsc"] = {"binary": "runsc", "type": "runsc"}
-    with_gvisor["nodes"][0]["handlers"].append({"name": "gvisor", "runtime": "runsc"})
+    raw = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
+    raw["runtimes"]["runsc"] = {"binary": "runsc", "type": "runsc"}
+    for node in raw["nodes"]:
+        node["handlers"] = [h for h in node["handlers"] if h["name"] != "gvisor"]
+    without = tmp_path / "without-gvisor.yaml"
+    without.write_text(yaml.safe_dump(raw))
+    raw["nodes"][0]["handlers"].append({"name": "gvisor", "runtime": "runsc"})
     base = tmp_path / "with-gvisor.yaml"
-    base.write_text(yaml.safe_dump(with_gvisor))
-    assert GVISOR_RUNS_RUNC in variants_for(base) and GVISOR_RUNS_RUNC not in variants_for(DEFAULT_TOPOLOGY)
+    base.write_text(yaml.safe_dump(raw))
+    assert GVISOR_RUNS_RUNC in variants_for(base) and GVISOR_RUNS_RUNC not in variants_for(without)
     rewired = load_topology(GVISOR_RUNS_RUNC.topology_file(base, tmp_path / "gvisor"))
     gvisor = rewired.runtimes[next(h.runtime for h in rewired.nodes[0].handlers if h.name == "gvisor")]
     assert (gvisor.binary, gvisor.type, gvisor.isolation) == ("runc", "runc", "user-space-kernel")
