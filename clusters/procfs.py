@@ -111,8 +111,8 @@ def judge(sandbox_id: str, output: str) -> RuntimeSighting | None:
     shim_text = (f"{'monitor' if shim.name == 'conmon' else 'shim'} {shim.name} (pid {shim.pid}"
                  + (f", binary_name {_binary_name(options[shim.pid])}" if shim.pid in options else "")
                  + ")") if shim else "no containerd shim names the sandbox"
-    sandbox = [p for p in processes if p.name in ("runsc-sandbox", "runsc-gofer")
-               or (p.name == "runsc" and " boot " in f" {p.cmdline} ")]
+    sandbox = sorted((p for p in processes if p.name in ("runsc-sandbox", "runsc-gofer")
+                      or (p.name == "runsc" and " boot " in f" {p.cmdline} ")), key=lambda p: p.name != "runsc-sandbox")
     if sandbox:
         shown = "; ".join(f"{p.name} pid {p.pid}: {p.cmdline[:160]}" for p in sandbox[:2])
         return RuntimeSighting("runsc", RUNTIME_CLASSES["runsc"], f"{shown}; {shim_text}")
