@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NEEDS_NODE_ACCESS = {"RC-USE-2", "RC-USE-3", "RC-OVH-7", "RC-USE-8"}
 # What the default topology's handlers give, as a platform team would declare it for its own cluster.
 DECLARED = ("--expect-isolation=runc=shared-kernel:runc", "--expect-isolation=crun=shared-kernel:crun",
-            "--expect-isolation=test-handler=shared-kernel:runc")
+            "--expect-isolation=test-handler=shared-kernel:runc", "--expect-isolation=gvisor=user-space-kernel:runsc")
 
 
 @pytest.fixture(scope="module")
