@@ -44,7 +44,7 @@ class PodView:
         if MARKER not in log:
             return None
         values = dict(line.split("=", 1) for line in log.splitlines() if "=" in line)
-        return cls(values.get("release", "").strip(), values.get("version", "").strip(), values.get("dmesg", "").strip())
+        return cls(*(values.get(key, "").strip() for key in ("release", "version", "dmesg")))
 
     @property
     def user_space_kernel_banner(self) -> str | None:
@@ -117,7 +117,8 @@ def parse_cli(items: list[str]) -> dict[str, Expectation]:
     for item in items:
         handler, sep, value = item.partition("=")
         if not sep or not handler:
-            raise ValueError(f"--expect-isolation {item!r}: use HANDLER=CLASS[:RUNTIME], e.g. gvisor=user-space-kernel:runsc")
+            raise ValueError(f"--expect-isolation {item!r}: use HANDLER=CLASS[:RUNTIME], "
+                             f"e.g. gvisor=user-space-kernel:runsc")
         declared[handler] = expectation_from(value, f"--expect-isolation {item}")
     return declared
 

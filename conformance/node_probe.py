@@ -56,7 +56,9 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
   p=$$
   while [ "${p:-0}" -gt 1 ]; do
     p=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$p/status" 2>/dev/null)
-    case "$(readlink "/proc/$p/exe" 2>/dev/null)" in */containerd-shim*) tr '\000' ' ' < "/proc/$p/cmdline"; exit 0 ;; esac
+    case "$(readlink "/proc/$p/exe" 2>/dev/null)" in
+      */containerd-shim*) tr '\000' ' ' < "/proc/$p/cmdline"; exit 0 ;;
+    esac
   done
   sleep 0.2
 done

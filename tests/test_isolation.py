@@ -56,7 +56,8 @@ def test_declarations_from_a_file_and_the_command_line_with_the_command_line_win
                             "topology", cli)
     assert isolation.expected(table, "runc", "n1").isolation == "vm"
     assert isolation.expected(table, "runc", "any-node").runtime == "kata"
-    assert isolation.expected(table, "crun", "n1") == isolation.Expectation("shared-kernel", "crun", "topology, node n1")
+    assert isolation.expected(table, "crun", "n1") == \
+        isolation.Expectation("shared-kernel", "crun", "topology, node n1")
     assert isolation.expected(table, "crun", "n2") is None
 
 
