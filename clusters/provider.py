@@ -38,6 +38,27 @@ class NodeEvidence(Protocol):
         """The runtime table keys of the node's CRI configuration, when readable."""
 
 
+@dataclass(frozen=True)
+class RuntimeSighting:
+    """What actually runs a sandbox, seen on its node (RC-USE-8), not what the configuration says.
+
+    `runtime`: runc, crun, runsc, kata or unknown; `isolation`: the class that runtime gives
+    (shared-kernel, user-space-kernel, vm, unknown); `evidence`: what was seen, for a reviewer.
+    """
+
+    runtime: str
+    isolation: str
+    evidence: str
+
+
+@runtime_checkable
+class RuntimeEvidence(Protocol):
+    """Optional: naming the OCI runtime or VM that runs a sandbox, from the node's processes and state."""
+
+    def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
+        """The runtime running sandbox `sandbox_id` on `node`; None when nothing on the node names it."""
+
+
 @runtime_checkable
 class ClusterProvider(Protocol):
     name: str

@@ -60,6 +60,8 @@ class RunSettings:
     timeouts: dict[str, float]
     facts: Facts
     evidence: NodeEvidence | None
+    # RC-USE-8: handler -> node (or "*") -> declared isolation (conformance/isolation.py).
+    isolation: dict[str, dict[str, dict]] = field(default_factory=dict)
 
 
 @dataclass

@@ -60,6 +60,9 @@ _CLAUSES = (
     Clause("RC-USE-6", "after a RuntimeClass is deleted new Pods naming it are rejected; running Pods keep running",
            ("admin",)),
     Clause("RC-USE-7", "runtimeClassName and overhead of an existing Pod are immutable (422)", ("admin",)),
+    Clause("RC-USE-8", "the Pod gets the isolation its handler is meant to give (shared kernel, user-space kernel, "
+                       "VM), seen from inside the Pod and, with node evidence, from the runtime that runs it",
+           ("admin",)),
     Clause("RC-CRI-1", "handler names match CRI runtime table keys; several handlers per node and different "
                        "handler sets on different nodes work", ("admin",)),
     Clause("RC-CRI-2", "Node.status.runtimeHandlers lists the configured handlers (informational)", ()),

@@ -27,8 +27,9 @@ from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease, live_runs
 from conformance.namespaces import NamespacePool
 from conformance.preflight import API_CLAUSE, Facts, capability_table, runtimeclass_api_missing
+from conformance.isolation import PROPERTY as ISOLATION_PROPERTY
 from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
-                                 make_provider, new_run_id, probe_run)
+                                 declared_by_user, isolation_table, make_provider, new_run_id, probe_run)
 from conformance.sweep import sweep, sweep_dead_runs
 
 STATE = pytest.StashKey[RunState]()
@@ -38,6 +39,7 @@ LEASE = pytest.StashKey[RunLease]()
 POOL = pytest.StashKey[NamespacePool]()
 RUN_ID = re.compile(r"^[a-z0-9]{1,20}$")
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
+_isolation_rows: list[dict] = []  # RC-USE-8 observations, for the report's isolation table
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,6 +66,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "touches no cluster")
     group.addoption("--timeout", action="append", default=[], metavar="NAME=SECONDS",
                     help=f"override a wait budget; names: {', '.join(DEFAULT_TIMEOUTS)}")
+    group.addoption("--isolation", type=Path, metavar="FILE",
+                    help="RC-USE-8: what each handler must give, a YAML file of "
+                         "`HANDLER: {class: shared-kernel|user-space-kernel|vm, runtime: runc|crun|runsc|kata}`")
+    group.addoption("--expect-isolation", action="append", default=[], metavar="HANDLER=CLASS[:RUNTIME]",
+                    help="RC-USE-8: what one handler must give, e.g. gvisor=user-space-kernel:runsc (repeatable; "
+                         "overrides --isolation and the topology)")
+    group.addoption("--node-probe", action="store_true",
+                    help="existing cluster: node evidence through a privileged probe Pod per node (hostPID) in a "
+                         "namespace of its own (RC-USE-2, RC-USE-3, RC-USE-8, RC-OVH-7)")
     group.addoption("--rcc-apiserver-arg", action="append", default=[],
                     help="extra kube-apiserver flag for the local cluster (the project's broken-cluster tests)")
     group.addoption("--rcc-report-dir", type=Path,
@@ -92,6 +103,10 @@ def _options(config: pytest.Config) -> RunOptions:
     never_ready = never_ready_reason(opt.rcc_apiserver_arg)
     if never_ready:
         raise pytest.UsageError(f"--rcc-apiserver-arg: {never_ready}")
+    try:
+        declared_by_user(opt.isolation, list(opt.expect_isolation))
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
     if opt.run_id and not RUN_ID.match(opt.run_id):
         raise pytest.UsageError(f"--run-id {opt.run_id!r}: use 1-20 lower-case letters and digits "
                                 f"(it is part of object names and label keys)")
@@ -101,7 +116,8 @@ def _options(config: pytest.Config) -> RunOptions:
         handlers=list(opt.handler), strict=opt.strict, allow_disruptive=opt.allow_disruptive, image=opt.test_image,
         run_id=(config.workerinput["rcc_run_id"] if hasattr(config, "workerinput") else opt.run_id or new_run_id()),
         keep_cluster=opt.keep_cluster, timeouts=timeouts, topology=opt.topology,
-        apiserver_args=tuple(opt.rcc_apiserver_arg))
+        apiserver_args=tuple(opt.rcc_apiserver_arg), isolation_file=opt.isolation,
+        expect_isolation=list(opt.expect_isolation), node_probe=opt.node_probe)
 
 
 def _wants_cluster(session: pytest.Session) -> bool:
@@ -124,7 +140,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             raw = json.loads(config.workerinput["rcc_state"])
             provider = make_provider(options, progress=lambda _m: None)
             state = RunState(options, Path(raw["kubeconfig"]), Facts.from_json(raw["facts"]),
-                             raw["declared_handlers"])
+                             raw["declared_handlers"], raw.get("isolation", {}))
             kube = connect_run(state.kubeconfig, options)
         else:
             _stop_on_sigterm()
@@ -180,9 +196,18 @@ def _bring_up(config: pytest.Config, options: RunOptions):
     lease = RunLease(kube, options.run_id).acquire()
     if lease is not None:
         config.stash[LEASE] = lease
-    facts = probe_run(kube, options, provider)
+    problem = None
+    if provider is None and options.node_probe:
+        from conformance.node_probe import start_probes
+
+        nodes = [n.metadata.name for n in kube.core.list_node().items
+                 if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        progress(f"node probe: a privileged Pod per node ({len(nodes)}) in namespace rcc-probe-{options.run_id}")
+        problem = start_probes(kube, options.run_id, options.image or _default_image(options), nodes,
+                               timeout=options.timeouts["pod-start"])
+    facts = probe_run(kube, options, provider, problem)
     declared = getattr(provider, "declared_handlers", [])
-    return RunState(options, kubeconfig, facts, declared), provider, kube
+    return RunState(options, kubeconfig, facts, declared, isolation_table(options, provider)), provider, kube
 
 
 def pytest_configure_node(node) -> None:
@@ -327,6 +352,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         crash = getattr(report.longrepr, "reprcrash", None)
         message = (crash.message if crash else report.longreprtext or "failed").strip()[:500]
     tracker.add(report.nodeid, report.when, report.outcome, clauses, message, report.duration, observed)
+    if ISOLATION_PROPERTY in props and report.when == "call":
+        _isolation_rows.extend(json.loads(props[ISOLATION_PROPERTY]))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -348,7 +375,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         try:
             state = config.stash.get(STATE, None)
             summary = report.session_summary(session, exitstatus, _tracker, state,
-                                             _handlers_under_test(config) if state is not None else ())
+                                             _handlers_under_test(config) if state is not None else (),
+                                             isolation=_isolation_rows)
             report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
         except Exception as exc:  # noqa: BLE001 - the report must not keep the cluster from being cleaned up
             config.get_terminal_writer().line(f"[rcc] could not write summary.json: {exc!r}", red=True)
@@ -394,10 +422,11 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
         pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
     state = config.stash[STATE]
     worker = getattr(config, "workerinput", {}).get("workerid", "gw")
-    evidence, _ = evidence_for(config.stash[PROVIDER]) if config.stash[PROVIDER] else (None, "")
+    evidence, _ = evidence_for(config.stash[PROVIDER], state.options, config.stash[KUBE])
     settings = RunSettings(run_id=state.options.run_id, worker=worker,
-                           image=state.options.image or _default_image(state), timeouts=state.options.timeouts,
-                           facts=state.facts, evidence=evidence)
+                           image=state.options.image or _default_image(state.options),
+                           timeouts=state.options.timeouts,
+                           facts=state.facts, evidence=evidence, isolation=state.isolation)
     case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
                 record_property=record_property, pool=config.stash.get(POOL, None))
     request.node._rcc_case = case
@@ -405,9 +434,9 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
     case.close()
 
 
-def _default_image(state: RunState) -> str:
+def _default_image(options: RunOptions) -> str:
     # Both providers build the busybox test image here and load it into the nodes (no registry needed).
-    if state.options.cluster in ("local", "kind"):
+    if options.cluster in ("local", "kind"):
         from clusters.local.images import TEST_IMAGE
 
         return TEST_IMAGE

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusters.provider import ClusterProvider, NodeEvidence
+from conformance import isolation
 from conformance.kube import Kube, connect
 from conformance.preflight import Facts, probe
 
@@ -35,6 +36,9 @@ class RunOptions:
     timeouts: dict[str, float]
     topology: Path | None
     apiserver_args: tuple[str, ...] = ()
+    isolation_file: Path | None = None
+    expect_isolation: list[str] = field(default_factory=list)
+    node_probe: bool = False
 
 
 @dataclass
@@ -45,10 +49,11 @@ class RunState:
     kubeconfig: Path
     facts: Facts
     declared_handlers: list[str] = field(default_factory=list)
+    isolation: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def to_workerinput(self) -> str:
         return json.dumps({"kubeconfig": str(self.kubeconfig), "facts": self.facts.to_json(),
-                           "declared_handlers": self.declared_handlers})
+                           "declared_handlers": self.declared_handlers, "isolation": self.isolation})
 
 
 def new_run_id() -> str:
@@ -86,17 +91,53 @@ def existing_kubeconfig(options: RunOptions) -> Path:
     return Path(env.split(os.pathsep)[0]) if env else Path.home() / ".kube" / "config"
 
 
-def evidence_for(provider: ClusterProvider | None) -> tuple[NodeEvidence | None, str]:
+def evidence_for(provider: ClusterProvider | None, options: RunOptions | None = None,
+                 kube: Kube | None = None) -> tuple[NodeEvidence | None, str]:
+    """The run's node evidence and, without it, why not. Existing clusters: the opt-in node probe."""
     if provider is None:
-        return None, "node evidence on an existing cluster needs a privileged helper Pod (not built yet)"
+        if options is not None and options.node_probe and kube is not None:
+            from conformance.node_probe import ProbeEvidence
+
+            return ProbeEvidence(kube, options.run_id), ""
+        from conformance.node_probe import OPT_IN
+
+        return None, f"{OPT_IN} (hostPID, in a namespace of its own; RBAC in clusters/existing/rbac.yaml)"
     evidence = provider.evidence()
     return evidence, "" if evidence else f"provider {provider.name} cannot look inside nodes"
 
 
-def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider | None) -> Facts:
-    evidence, why = evidence_for(provider)
+def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider | None,
+              node_probe_problem: str | None = None) -> Facts:
+    evidence, why = evidence_for(provider, options, kube)
+    if node_probe_problem:
+        evidence, why = None, node_probe_problem
     disruptive = options.allow_disruptive or provider is not None
     return probe(kube, options.handlers, evidence is not None, why, disruptive)
+
+
+def declared_by_user(file: Path | None, items: list[str]) -> dict[str, isolation.Expectation]:
+    """--isolation FILE, then --expect-isolation items over it; a ValueError is one line for the user."""
+    user = {}
+    if file:
+        try:
+            text = Path(file).read_text()
+        except OSError as exc:
+            raise ValueError(f"--isolation {file}: {exc.strerror}") from None
+        user.update(isolation.parse_file(text, f"--isolation {file}"))
+    user.update(isolation.parse_cli(items))
+    return user
+
+
+def isolation_table(options: RunOptions, provider: ClusterProvider | None) -> dict[str, dict[str, dict]]:
+    """What each handler must give (RC-USE-8): the topology's promise, overridden by the user's word.
+
+    A ValueError is one line saying what is wrong with the user's declaration.
+    """
+    user = declared_by_user(options.isolation_file, options.expect_isolation)
+    declared = getattr(provider, "declared_isolation", None)
+    promised = declared() if callable(declared) else {}
+    name = getattr(getattr(provider, "topology", None), "name", None) or getattr(provider, "name", "")
+    return isolation.merge(promised, f"the topology of cluster {name}", user)
 
 
 def connect_run(kubeconfig: Path, options: RunOptions) -> Kube:

@@ -4,7 +4,9 @@ Three identities: the admin kubeconfig; a least-privileged user bound to the
 shipped clusters/existing/rbac.yaml; a user that may only `view`. The first
 two pass every clause the provider-less run can check; node-evidence and
 taint clauses are skipped with the capability named. The view-only run skips
-everything with the missing permission named, and fails with --strict.
+everything with the missing permission named, and fails with --strict. With
+the opt-in node probe (a privileged Pod per node), the least-privileged user
+runs the node-evidence clauses too, and RC-USE-8 checks what the user declared.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from conformance.kube import connect
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="missing capability root: the local cluster needs root")
 
 ROOT = Path(__file__).resolve().parents[1]
-NEEDS_NODE_ACCESS = {"RC-USE-2", "RC-USE-3", "RC-OVH-7"}
+NEEDS_NODE_ACCESS = {"RC-USE-2", "RC-USE-3", "RC-OVH-7", "RC-USE-8"}
+# What the default topology's handlers give, as a platform team would declare it for its own cluster.
+DECLARED = ("--expect-isolation=runc=shared-kernel:runc", "--expect-isolation=crun=shared-kernel:crun",
+            "--expect-isolation=test-handler=shared-kernel:runc", "--expect-isolation=gvisor=user-space-kernel:runsc")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +74,8 @@ def test_admin_kubeconfig_passes_what_an_existing_cluster_can_show(cluster, tmp_
     assert not [cid for cid, c in clauses.items() if c["verdict"] == "failed"], output[-3000:]
     for cid in NEEDS_NODE_ACCESS:
         assert clauses[cid]["verdict"] == "skipped", cid
-        assert any("node-evidence" in reason for reason in clauses[cid]["skip_reasons"]), clauses[cid]
+        assert any("node-evidence" in reason and "--node-probe" in reason
+                   for reason in clauses[cid]["skip_reasons"]), clauses[cid]
 
 
 def test_least_privileged_identity_from_the_shipped_manifest_runs_the_suite(cluster, tmp_path):
@@ -96,3 +102,28 @@ def test_view_only_identity_skips_naming_the_missing_permission_and_strict_fails
     assert any("may not create namespaces" in r for r in reasons), reasons
     strict_code, _, strict_output = run_suite(tmp_path / "strict", kubeconfig, "--strict")
     assert strict_code != 0, strict_output[-3000:]
+
+
+def test_node_probe_runs_the_node_evidence_clauses_for_a_least_privileged_identity(cluster, tmp_path):
+    provider, _, kube = cluster
+    manifest = yaml.safe_load((ROOT / "clusters/existing/rbac.yaml").read_text())
+    manifest["metadata"]["name"] = "rcc-conformance-probe"
+    kube.rbac.create_cluster_role(manifest)
+    kubeconfig = identity(provider, kube, tmp_path, "rcc-node-probe", manifest["metadata"]["name"])
+    code, clauses, output = run_suite(tmp_path, kubeconfig, "--node-probe", *DECLARED)
+    assert code == 0, output[-3000:]
+    for cid in NEEDS_NODE_ACCESS:
+        assert clauses[cid]["verdict"] == "passed", (cid, clauses[cid], output[-3000:])
+    assert not kube.core.list_namespace(label_selector="rcc.conformance.io/node-probe=true").items, \
+        "the probe namespace outlived the run"
+
+
+def test_node_probe_tells_a_handler_that_is_not_what_the_user_declared(cluster, tmp_path):
+    _, kubeconfig, _ = cluster
+    code, clauses, output = run_suite(tmp_path, kubeconfig, "--node-probe", "-k", "isolation and crun",
+                                      "--expect-isolation=crun=user-space-kernel:runsc")
+    assert code != 0, output[-3000:]
+    assert clauses["RC-USE-8"]["verdict"] == "failed", output[-3000:]
+    messages = " ".join(t["message"] for t in clauses["RC-USE-8"]["tests"])
+    assert "expected user-space-kernel" in messages and "the Pod saw shared-kernel" in messages, messages
+    assert "expected runtime runsc" in messages and "the node runs crun" in messages, messages

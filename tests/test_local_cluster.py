@@ -142,6 +142,10 @@ def test_a_pod_per_handler_succeeds_where_the_handler_exists_and_the_cri_reports
         pod = kube.core.read_namespaced_pod(name, "default")
         sandbox = evidence.sandbox(spec.name, "default", name, pod.metadata.uid)
         assert sandbox is not None and sandbox.runtime_handler == handler
+        # The sandbox is still up (a Pod's sandbox outlives its containers): its runtime names itself.
+        declared = cluster.topology.runtimes[next(h.runtime for h in spec.handlers if h.name == handler)]
+        sighting = evidence.runtime_of(spec.name, sandbox.sandbox_id)
+        assert sighting is not None and sighting.runtime == declared.type, sighting
 
 
 def test_a_handler_missing_on_a_node_fails_with_failed_create_pod_sandbox(cluster, kube):

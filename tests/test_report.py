@@ -392,3 +392,24 @@ def test_one_node_per_cri_picks_a_node_of_each_implementation_that_has_the_handl
     assert three.one_node_per_cri("crio-runc") == ["c"]
     assert three.one_node_per_cri() == ["a", "c"]
     assert Facts.from_json(three.to_json()).one_node_per_cri("runc") == ["a", "c"]
+
+
+# --- the isolation table (RC-USE-8) --------------------------------------------------------------
+
+def test_isolation_rows_reach_summary_front_page_variables_and_the_matrix_page():
+    mismatch = {"handler": "gvisor", "node": "worker-1", "observed": "shared-kernel", "pod_evidence": "same kernel",
+                "runtime": "runc", "runtime_class": "shared-kernel", "node_evidence": "runc's state.json",
+                "expected": "user-space-kernel", "expected_runtime": "runsc", "declared_by": "topology",
+                "verdict": "mismatch"}
+    s = summary(fail="RC-USE-8", isolation=[{**mismatch, "runtime": None, "verdict": "mismatch"}, mismatch])
+    assert s["isolation"] == [mismatch]
+    assert report.report_variables(s)["isolation gvisor"] == "shared-kernel · runc (mismatch) on worker-1"
+    page = report.matrix_html(s)
+    assert 'data-rcc="isolation"' in page and 'data-isolation="gvisor/worker-1"' in page
+    assert "user-space-kernel · runsc" in page and "runc&#x27;s state.json" in page
+
+
+def test_a_run_without_isolation_rows_has_an_empty_table_and_no_section():
+    s = summary()
+    assert s["isolation"] == []
+    assert 'data-rcc="isolation"' not in report.matrix_html(s)

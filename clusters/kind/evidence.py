@@ -27,7 +27,8 @@ from typing import Any
 
 from clusters.kind.containerd import runtime_tables
 from clusters.kind.nodes import NodeShell
-from clusters.provider import SandboxInfo
+from clusters import procfs
+from clusters.provider import RuntimeSighting, SandboxInfo
 
 CGROUP_ROOT = PurePosixPath("/sys/fs/cgroup")
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
@@ -105,6 +106,10 @@ class KindEvidence:
         if text is None:
             return None
         return sorted(runtime_tables(tomllib.loads(text)))
+
+    def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
+        """The node container's /proc is the node's: the same script as on the local host (clusters/procfs.py)."""
+        return procfs.sighting_on(lambda argv: self.shell.run(node, *argv), sandbox_id)
 
     def _is_cgroup_v2(self, node: str) -> bool:
         if node not in self._cgroup_v2:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 from clusters.local.cluster import LocalCluster, Progress
 from clusters.local.host import CGROUP_V1
 from clusters.local.layout import DEFAULT_STATE_ROOT
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
-from clusters.provider import SandboxInfo
+from clusters import procfs
+from clusters.provider import RuntimeSighting, SandboxInfo
 
 _CGROUP_CONTROLLER = {"memory": "memory", "cpu": "cpu", "pids": "pids", "cpuset": "cpuset", "hugetlb": "hugetlb"}
 
@@ -53,6 +55,11 @@ class LocalEvidence:
     def cri_runtime_tables(self, node: str) -> list[str] | None:
         return self.cluster.cri(node).runtime_tables()
 
+    def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
+        """Every node is this host: its /proc shows the sandbox's shim and runtime (clusters/procfs.py)."""
+        return procfs.sighting_on(lambda argv: subprocess.run(argv, capture_output=True, text=True, timeout=60),
+                                  sandbox_id)
+
 
 class LocalProvider:
     """Brings up the embedded cluster; `keep` leaves it running for the next session to reuse."""
@@ -71,6 +78,15 @@ class LocalProvider:
     def declared_handlers(self) -> list[str]:
         """Handlers the topology configures somewhere: known before the cluster is up."""
         return sorted({h for n in self.topology.nodes for h in n.promised_handlers})
+
+    def declared_isolation(self) -> dict[str, dict[str, tuple[str, str]]]:
+        """handler -> node -> (isolation class, runtime type) the topology promises (RC-USE-8)."""
+        declared: dict[str, dict[str, tuple[str, str]]] = {}
+        for node in self.topology.nodes:
+            for handler in node.handlers:
+                runtime = self.topology.runtimes[handler.runtime]
+                declared.setdefault(handler.name, {})[node.name] = (runtime.isolation, runtime.type)
+        return declared
 
     def create(self) -> Path:
         return self.cluster.up()

@@ -24,6 +24,9 @@ class BrokenVariant:
     broken_handler: str | None = None  # on the first node that has it, this handler cannot run
     # On the first node of this CRI that has it, this handler is promised but left out of the CRI's config.
     unconfigured_handler: tuple[str, str] | None = None  # (cri, handler)
+    # On every node, this handler runs another runtime than its name and declaration promise: (handler, runtime
+    # table entry). The runtime works; only RC-USE-8's evidence can tell.
+    rewired: tuple[str, dict] | None = None
 
     def fits(self, base: Path) -> bool:
         """Whether `base` has what this variant breaks (the upstream topology has no CRI-O node)."""
@@ -34,8 +37,8 @@ class BrokenVariant:
                    for n in yaml.safe_load(base.read_text())["nodes"])
 
     def topology_file(self, base: Path, folder: Path) -> Path:
-        """The topology to start: `base` itself, or a copy with the variant's broken handler."""
-        if not self.broken_handler and not self.unconfigured_handler:
+        """The topology to start: `base` itself, or a copy with the variant's broken, unconfigured or rewired handler."""
+        if not self.broken_handler and not self.unconfigured_handler and not self.rewired:
             return base
         raw = yaml.safe_load(base.read_text())
         if self.broken_handler:
@@ -47,6 +50,17 @@ class BrokenVariant:
             node = next(n for n in raw["nodes"] if n.get("cri", "containerd") == cri
                         and any(h["name"] == name for h in n["handlers"]))
             next(h for h in node["handlers"] if h["name"] == name)["configured"] = False
+        if self.rewired:
+            handler, runtime = self.rewired
+            raw["runtimes"]["rewired"] = dict(runtime)
+            for node in raw["nodes"]:
+                for entry in node["handlers"]:
+                    if entry["name"] == handler:
+                        entry["runtime"] = "rewired"
+            # A runtime no handler uses any more (runsc, once gvisor runs runc) is dropped: the cluster
+            # builds binaries only for runtimes in use.
+            used = {entry["runtime"] for node in raw["nodes"] for entry in node["handlers"]}
+            raw["runtimes"] = {name: spec for name, spec in raw["runtimes"].items() if name in used}
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "topology.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -61,17 +75,33 @@ BROKEN_VARIANTS = (
     BrokenVariant("no-resourcequota-admission", frozenset({"RC-OVH-6"}),
                   apiserver_args=("--disable-admission-plugins=ResourceQuota",)),
     # The node still reports crun (containerd lists it); only running a Pod shows it is broken.
-    # RC-OVH-7 runs per handler, and its crun Pod lands on that node.
+    # RC-OVH-7 runs per handler, and its crun Pod lands on that node; so does RC-USE-8's.
     BrokenVariant("crun-broken-on-one-node",
-                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-CRI-1", "RC-OVH-7"}),
+                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-USE-8", "RC-CRI-1", "RC-OVH-7"}),
                   broken_handler="crun"),
     # The CRI-O node's CRI lacks a handler the topology promises (only that node has it): every
-    # test of that handler fails (RC-OVH-7 runs per handler too), and nothing else does.
+    # test of that handler fails (RC-OVH-7 and RC-USE-8 run per handler too), and nothing else does.
     BrokenVariant("crio-lacks-a-promised-handler",
-                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-CRI-1", "RC-OVH-7"}),
+                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-USE-8", "RC-CRI-1", "RC-OVH-7"}),
                   unconfigured_handler=("crio", "crio-runc")),
     # A RoleBinding cannot grant a cluster-scoped resource, so RBAC alone keeps RC-API-5; an
     # authorizer that allows everything is what breaks it.
     BrokenVariant("authorization-always-allow", frozenset({"RC-API-5"}),
                   apiserver_args=("--authorization-mode=AlwaysAllow",)),
+    # The crun handler keeps its name and its declaration (type crun) but containerd runs runc: Pods run
+    # and share the node's kernel as promised; only the runtime's own state on the node shows runc.
+    BrokenVariant("crun-handler-runs-runc", frozenset({"RC-USE-8"}),
+                  rewired=("crun", {"binary": "runc", "type": "crun"})),
 )
+
+# Only where the base topology has a `gvisor` handler: it runs runc while promising a user-space kernel.
+GVISOR_RUNS_RUNC = BrokenVariant("gvisor-handler-runs-runc", frozenset({"RC-USE-8"}),
+                                 rewired=("gvisor", {"binary": "runc", "type": "runc",
+                                                     "isolation": "user-space-kernel"}))
+
+
+def variants_for(base: Path) -> tuple[BrokenVariant, ...]:
+    """The broken variants that apply to a topology (the gVisor one needs a `gvisor` handler there)."""
+    raw = yaml.safe_load(base.read_text())
+    has_gvisor = any(h["name"] == "gvisor" for n in raw["nodes"] for h in n["handlers"])
+    return BROKEN_VARIANTS + ((GVISOR_RUNS_RUNC,) if has_gvisor else ())

@@ -1,0 +1,269 @@
+"""Node evidence on an existing cluster (opt-in `--node-probe`): a privileged probe Pod per node.
+
+The suite cannot log into a platform team's nodes, but a Pod can look: one Pod
+per node, `hostPID` (the node's /proc: shims, runtimes, their cwd and root) and
+privileged (to read other processes' /proc entries), with the host's
+`/sys/fs/cgroup` mounted read-only, in a namespace of its own that the run
+labels and that is PodSecurity `privileged` (only that one; test namespaces
+stay `restricted`). It runs the run's test image (busybox is enough: no crictl
+is needed) and answers through `exec`:
+
+- the CRI's view of a sandbox: containerd starts each sandbox's shim in the
+  sandbox's bundle, whose `config.json` carries the CRI's annotations (Pod UID,
+  container type, runtime handler);
+- the Pod cgroup: `/proc/<pid>/cgroup` of a process of the Pod names its cgroup
+  path whatever the cgroup driver, read under the mounted /sys/fs/cgroup;
+- the runtime: clusters/procfs.py, the same script the local provider runs;
+- the CRI's runtime tables: the config file of the containerd the sandbox's shim
+  talks to.
+
+The probe Pods are made once by the controller and removed with the run's other
+namespaces; workers only exec into them (names follow from the run id and node).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tomllib
+from typing import Any
+
+from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.stream import stream
+
+from clusters import procfs
+from clusters.provider import RuntimeSighting, SandboxInfo
+from conformance import manifests
+from conformance.kube import Kube, ignore_not_found
+from conformance.waiting import wait_for
+
+CGROUP_MOUNT = "/host/sys/fs/cgroup"
+OPT_IN = "node evidence on an existing cluster is opt-in: --node-probe runs a privileged probe Pod per node"
+
+# $1: the Pod UID (cgroupfs writes pod<uid>, systemd pod<uid with _>). One process of the Pod, its cgroups.
+_FIND_CGROUP = r'''
+u=$(echo "$1" | tr - _)
+for d in /proc/[0-9]*; do
+  grep -qE "pod($1|$u)" "$d/cgroup" 2>/dev/null || continue
+  cat "$d/cgroup"; exit 0
+done
+'''
+# The command line of the shim this exec runs under: up the parent chain (the first parent may still be
+# `runc exec` on its way out, which leaves us to the shim: then look again).
+_OWN_SHIM = r'''
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  p=$$
+  while [ "${p:-0}" -gt 1 ]; do
+    p=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$p/status" 2>/dev/null)
+    case "$(readlink "/proc/$p/exe" 2>/dev/null)" in
+      */containerd-shim*) tr '\000' ' ' < "/proc/$p/cmdline"; exit 0 ;;
+    esac
+  done
+  sleep 0.2
+done
+'''
+# The containerd processes on the node, with their command lines (which say their config file).
+_FIND_CONTAINERD = r'''
+for d in /proc/[0-9]*; do
+  exe=$(readlink "$d/exe" 2>/dev/null) || continue
+  [ "${exe##*/}" = containerd ] || continue
+  printf 'CONTAINERD\t%s\t%s\n' "${d#/proc/}" "$(tr '\000' ' ' < "$d/cmdline")"
+done
+true
+'''
+
+
+# $1 the Pod UID, then `PID ROOT SOCKET` per containerd: the node's crictl where it has one (the CRI's
+# own answer), else the CRI's sandbox record (JSON with the handler) in containerd's metadata store.
+# Both outlive the sandbox's processes: the kubelet stops a finished Pod's sandbox but keeps its record.
+_SANDBOX_RECORD = r'''
+uid=$1; shift
+while [ $# -ge 3 ]; do
+  pid=$1 root=$2 socket=$3; shift 3
+  for b in /usr/local/bin/crictl /usr/bin/crictl /opt/bin/crictl; do
+    [ -x "/proc/$pid/root$b" ] || continue
+    c="/proc/$pid/root$b --runtime-endpoint unix:///proc/$pid/root$socket"
+    id=$($c pods --label "io.kubernetes.pod.uid=$uid" -q 2>/dev/null | head -n 1)
+    [ -n "$id" ] && printf 'CRICTL\t%s\n' "$($c inspectp -o json "$id" | tr -d '\n')" && exit 0
+    continue 2
+  done
+  strings -n 32 "/proc/$pid/root$root/io.containerd.metadata.v1.bolt/meta.db" 2>/dev/null \
+    | grep -F "\"uid\":\"$uid\"" | grep -F '"RuntimeHandler":"' | grep -F '"Metadata":{"ID":"' | head -n 1 \
+    | sed -n "s|.*\"Metadata\":{\"ID\":\"\([^\"]*\)\".*\"RuntimeHandler\":\"\([^\"]*\)\".*|RECORD\t\1\t\2\t$root|p" \
+    | grep . && exit 0
+done
+true
+'''
+
+
+def _arg(args: list[str], flag: str) -> str | None:
+    """The value after `flag` in an argv (or `flag=value`), if any."""
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def namespace_name(run_id: str) -> str:
+    return f"rcc-probe-{run_id}"
+
+
+def pod_name(node: str) -> str:
+    """DNS-safe and unique per node, whatever the node's name."""
+    return f"probe-{node[:40].rstrip('.-')}-{hashlib.sha1(node.encode()).hexdigest()[:6]}".replace(".", "-")
+
+
+def probe_namespace(run_id: str) -> dict[str, Any]:
+    labels = {**manifests.run_labels(run_id), "pod-security.kubernetes.io/enforce": "privileged",
+              "rcc.conformance.io/node-probe": "true"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace_name(run_id), "labels": labels}}
+
+
+def probe_pod(node: str, run_id: str, image: str) -> dict[str, Any]:
+    """hostPID + privileged, pinned with nodeName (no scheduler, any taint tolerated), cgroups read-only."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pod_name(node), "labels": manifests.run_labels(run_id)},
+        "spec": {
+            "nodeName": node, "hostPID": True, "restartPolicy": "Never", "automountServiceAccountToken": False,
+            "enableServiceLinks": False, "terminationGracePeriodSeconds": 0,
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [{
+                "name": "probe", "image": image, "imagePullPolicy": "IfNotPresent",
+                "command": ["sleep", "86400"],
+                "securityContext": {"privileged": True, "runAsUser": 0},
+                "volumeMounts": [{"name": "cgroup", "mountPath": CGROUP_MOUNT, "readOnly": True}],
+            }],
+            "volumes": [{"name": "cgroup", "hostPath": {"path": "/sys/fs/cgroup", "type": "Directory"}}],
+        },
+    }
+
+
+def start_probes(kube: Kube, run_id: str, image: str, nodes: list[str], timeout: float) -> str | None:
+    """Create the namespace and one probe Pod per node, wait until all run; None, or why node evidence is missing."""
+    namespace = namespace_name(run_id)
+    kube.core.create_namespace(probe_namespace(run_id))
+    for node in nodes:
+        kube.core.create_namespaced_pod(namespace, probe_pod(node, run_id, image))
+
+    def waiting() -> list[str]:
+        return [n for n in nodes if kube.core.read_namespaced_pod(pod_name(n), namespace).status.phase != "Running"]
+
+    try:
+        wait_for("node probe Pods running", lambda: not waiting() or None, timeout=timeout)
+    except Exception:  # noqa: BLE001 - a probe that cannot start is a missing capability, not a crash
+        return f"the node probe Pods did not start on {', '.join(waiting())} (image {image}) within {timeout:.0f}s"
+    return None
+
+
+def stop_probes(kube: Kube, run_id: str) -> None:
+    ignore_not_found(lambda: kube.core.delete_namespace(namespace_name(run_id), grace_period_seconds=0))
+
+
+_CONTAINERDS: dict[tuple[str, str], list[tuple[str, dict]]] = {}  # (probe namespace, node) -> containerds
+
+
+class ProbeEvidence:
+    """NodeEvidence and RuntimeEvidence through `exec` into the node's probe Pod."""
+
+    def __init__(self, kube: Kube, run_id: str) -> None:
+        # stream() swaps its ApiClient's request method while it runs: a client of its own keeps that local.
+        self.core = CoreV1Api(ApiClient(kube.api.configuration))
+        self.namespace = namespace_name(run_id)
+
+    def run(self, node: str, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+        """argv in the probe Pod on `node`, as a finished process (stdout, stderr, exit code)."""
+        ws = stream(self.core.connect_get_namespaced_pod_exec, pod_name(node), self.namespace, command=argv,
+                    stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+        ws.run_forever(timeout=timeout)
+        out, err = ws.read_stdout() or "", ws.read_stderr() or ""
+        code = ws.returncode if ws.returncode is not None else 1
+        ws.close()
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    def script(self, node: str, script: str, *args: str) -> str:
+        return self.run(node, ["sh", "-c", script, "sh", *args]).stdout
+
+    def sandbox(self, node: str, namespace: str, pod: str, pod_uid: str) -> SandboxInfo | None:
+        """The CRI's view of the Pod's sandbox: its crictl on the node, else containerd's record of it."""
+        containerds = self._containerds(node)
+        args = [field for pid, config in containerds
+                for field in (pid, config.get("root", "/var/lib/containerd"),
+                              config.get("grpc", {}).get("address", "/run/containerd/containerd.sock"))]
+        for line in self.script(node, _SANDBOX_RECORD, pod_uid, *args).splitlines():
+            kind, _, rest = line.partition("\t")
+            if kind == "CRICTL":
+                raw = json.loads(rest)
+                return SandboxInfo(sandbox_id=raw.get("status", {}).get("id", ""),
+                                   runtime_handler=raw.get("status", {}).get("runtimeHandler", ""),
+                                   raw={**raw, "source": "crictl inspectp on the node"})
+            if kind == "RECORD":
+                sandbox_id, handler, root = rest.split("\t")
+                return SandboxInfo(sandbox_id=sandbox_id, runtime_handler=handler,
+                                   raw={"status": {"id": sandbox_id, "runtimeHandler": handler},
+                                        "source": f"containerd's CRI record of the sandbox under {root}"})
+        return None
+
+    def _containerds(self, node: str) -> list[tuple[str, dict]]:
+        """The node's containerd processes and their parsed configs (several may share a host), cached."""
+        key = (self.namespace, node)
+        if key not in _CONTAINERDS:
+            found = []
+            for line in self.script(node, _FIND_CONTAINERD).splitlines():
+                _, pid, cmdline = line.split("\t")
+                args = cmdline.split()
+                path = _arg(args, "--config") or _arg(args, "-c") or "/etc/containerd/config.toml"
+                text = self.run(node, ["cat", f"/proc/{pid}/root{path}"])
+                try:
+                    config = tomllib.loads(text.stdout) if text.returncode == 0 else {}
+                except tomllib.TOMLDecodeError:
+                    config = {}
+                address = _arg(args, "--address") or _arg(args, "-a")
+                if address:
+                    config.setdefault("grpc", {})["address"] = address
+                found.append((pid, config))
+            _CONTAINERDS[key] = found
+        return _CONTAINERDS[key]
+
+    def pod_cgroup_value(self, node: str, pod_uid: str, qos: str, knob: str) -> str | None:
+        from clusters.kind.evidence import v2_translation  # cgroup v2 files in v1 terms, as kind reads them
+
+        lines = self.script(node, _FIND_CGROUP, pod_uid).splitlines()
+        controller = knob.split(".", 1)[0]
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            names = controllers.split(",")
+            v2 = controllers == "" and len(lines) == 1  # a hybrid host also lists an (unused) 0:: line
+            if controllers == "" and not v2:
+                continue
+            if not v2 and controller not in names:
+                continue
+            parts = path.split("/")
+            pod_dir = next((i for i, p in enumerate(parts) if pod_uid in p or pod_uid.replace("-", "_") in p), None)
+            if pod_dir is None:
+                continue
+            folder = "/".join(parts[:pod_dir + 1])
+            file, to_v1 = v2_translation(knob) if v2 else (knob, lambda text: text)
+            base = CGROUP_MOUNT if v2 else f"{CGROUP_MOUNT}/{controllers}"
+            result = self.run(node, ["cat", f"{base}{folder}/{file}"])
+            if result.returncode == 0:
+                return to_v1(result.stdout.strip())
+        return None
+
+    def cri_runtime_tables(self, node: str) -> list[str] | None:
+        """The tables of the containerd this node's own probe Pod runs under (several may share a host)."""
+        address = _arg(self.run(node, ["sh", "-c", _OWN_SHIM]).stdout.split(), "-address")
+        containerds = self._containerds(node)
+        from clusters.kind.containerd import runtime_tables  # config v2 and v3 alike
+
+        for _, config in containerds:
+            socket = config.get("grpc", {}).get("address", "/run/containerd/containerd.sock")
+            if socket == address or (address is None and len(containerds) == 1):
+                return sorted(runtime_tables(config))
+        return None
+
+    def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
+        return procfs.sighting_on(lambda argv: self.run(node, argv), sandbox_id)

@@ -1,0 +1,37 @@
+"""The node probe's manifests and argv reading: pure data. Its behaviour on a cluster is in test_existing_cluster.py."""
+
+from __future__ import annotations
+
+import conformance.plugin  # noqa: F401 - loads clusters.local before clusters.kind, as every run does
+from conformance import node_probe
+
+
+def test_only_the_probe_namespace_is_privileged_and_it_carries_the_runs_labels():
+    ns = node_probe.probe_namespace("r1")
+    assert ns["metadata"]["name"] == "rcc-probe-r1"
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert ns["metadata"]["labels"]["rcc.conformance.io/run"] == "r1"
+
+
+def test_the_probe_pod_is_pinned_hostpid_privileged_and_mounts_cgroups_read_only():
+    pod = node_probe.probe_pod("worker.example.com", "r1", "busybox:1")
+    spec = pod["spec"]
+    assert spec["nodeName"] == "worker.example.com" and spec["hostPID"] is True
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+    container = spec["containers"][0]
+    assert container["securityContext"]["privileged"] is True and container["image"] == "busybox:1"
+    assert container["volumeMounts"] == [{"name": "cgroup", "mountPath": node_probe.CGROUP_MOUNT, "readOnly": True}]
+    assert "." not in pod["metadata"]["name"] and len(pod["metadata"]["name"]) <= 63
+
+
+def test_pod_names_differ_for_nodes_with_the_same_prefix():
+    long = "n" * 50
+    assert node_probe.pod_name(long + "a") != node_probe.pod_name(long + "b")
+
+
+def test_flags_are_read_in_both_spellings():
+    args = ["containerd", "--config", "/etc/c.toml", "--address=/run/c.sock", "-id", "abc"]
+    assert node_probe._arg(args, "--config") == "/etc/c.toml"
+    assert node_probe._arg(args, "--address") == "/run/c.sock"
+    assert node_probe._arg(args, "-id") == "abc"
+    assert node_probe._arg(args, "-c") is None
