@@ -318,6 +318,7 @@ class LocalCluster:
         node.resolv_conf.write_text("")
         node.crictl_config.write_text(yaml.safe_dump(config.crictl_config(cri.endpoint)))
         host.create_cgroup_root(node.cgroup_root)
+        host.create_bridge(node.bridge)
         argv, env = cri.command(binaries)
         record = self._launch(self._cri_record_name(node), argv, env={**os.environ, **env})
         self._await(record, lambda: cri.ready(binaries), timeout=30)

@@ -9,6 +9,7 @@ host ends as it was found. Anything under the machine's own cgroups
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -139,6 +140,23 @@ def kill_cgroup_tasks(name: str) -> None:
 
 
 # --- network -------------------------------------------------------------------
+
+def create_bridge(name: str) -> None:
+    """The node's CNI bridge, made ahead of the CNI plugin (which reuses it) with a fixed MAC address.
+
+    A bridge with no address of its own takes the lowest MAC of its ports, so it changes as Pods
+    come and go; CRI-O runs CNI CHECK on each sandbox status and then fails with `Bridge
+    interface NAME Mac doesn't match` (seen here). A MAC set once by hand stays put.
+    """
+    if Path(f"/sys/class/net/{name}").exists():
+        return
+    mac = "02:" + ":".join(f"{b:02x}" for b in hashlib.sha256(name.encode()).digest()[:5])
+    for argv in (["ip", "link", "add", name, "type", "bridge"], ["ip", "link", "set", name, "address", mac],
+                 ["ip", "link", "set", name, "up"]):
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ClusterError(f"cannot create the node bridge {name} (`{' '.join(argv)}`): {result.stderr.strip()}")
+
 
 def delete_link(name: str) -> None:
     if Path(f"/sys/class/net/{name}").exists():

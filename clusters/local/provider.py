@@ -56,9 +56,22 @@ class LocalEvidence:
         return self.cluster.cri(node).runtime_tables()
 
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
-        """Every node is this host: its /proc shows the sandbox's shim and runtime (clusters/procfs.py)."""
-        return procfs.sighting_on(lambda argv: subprocess.run(argv, capture_output=True, text=True, timeout=60),
-                                  sandbox_id)
+        """Every node is this host: its /proc shows the sandbox's shim and runtime (clusters/procfs.py).
+
+        CRI-O runs no infra container by default (drop_infra_ctr), so no process names the sandbox
+        itself: there the Pod's containers, each under its own conmon, name the runtime.
+        """
+        run = lambda argv: subprocess.run(argv, capture_output=True, text=True, timeout=60)  # noqa: E731
+        sighting = procfs.sighting_on(run, sandbox_id)
+        if sighting is not None and sighting.runtime != "unknown":
+            return sighting
+        listing = self.cluster.crictl(node, "ps", "-q", "--pod", sandbox_id)
+        for container in listing.stdout.split() if listing.returncode == 0 else []:
+            found = procfs.sighting_on(run, container)
+            if found is not None and found.runtime != "unknown":
+                return RuntimeSighting(found.runtime, found.isolation,
+                                       f"container {container[:13]} of sandbox {sandbox_id[:13]}: {found.evidence}")
+        return sighting
 
 
 class LocalProvider:
