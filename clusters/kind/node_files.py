@@ -22,6 +22,9 @@ nothing but Debian packages and Go-built binaries:
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+from clusters.local.runtimes.common import oci_version_wrapper
 
 CNI_CONFIG = "/etc/cni/net.d/10-rcc-podnet.conflist"
 CNI_TEMPLATE = "/kind/rcc-podnet.conflist.template"
@@ -57,20 +60,9 @@ version = 2
 '''
 
 
-CRUN_OCI_WRAPPER = f'''#!/bin/sh
-# crun 1.8.1 (Debian bookworm) rejects containerd 2.4's runtime-spec 1.3 bundles;
-# pin the bundle's ociVersion to 1.0.2 and run crun unchanged.
-bundle=""; prev=""
-for arg do
-  case "$prev" in --bundle|-b) bundle=$arg ;; esac
-  case "$arg" in --bundle=*) bundle=${{arg#--bundle=}} ;; esac
-  prev=$arg
-done
-if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
-  sed -i 's/"ociVersion": *"[^"]*"/"ociVersion":"1.0.2"/' "$bundle/config.json"
-fi
-exec /usr/bin/crun "$@"
-'''
+# crun 1.8.1 (Debian bookworm) rejects containerd 2.4's runtime-spec 1.3 bundles: the same front
+# the local cluster uses pins the bundle's ociVersion to 1.0.2 and runs crun unchanged.
+CRUN_OCI_WRAPPER = oci_version_wrapper(Path("/usr/bin/crun"), "1.0.2")
 
 HOST_QUIRKS_SCRIPT = r'''#!/bin/bash
 # Host facts a kind node meets on some machines, each handled only where detected.

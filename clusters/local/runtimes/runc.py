@@ -7,11 +7,8 @@ RuntimeDefault seccomp profile can be applied.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from clusters.local.binaries import Binaries, GoComponent
-from clusters.local.runtimes.common import oci_crio_table, resolved_binary, runc_shim_table, with_oci_version_pin
-from clusters.local.topology import Runtime
+from clusters.local.binaries import GoComponent
+from clusters.local.runtimes.common import RuncCompatible
 
 RUNC_VERSION = "v1.3.3"
 RUNC_COMPONENT = GoComponent(name="runc", module="github.com/opencontainers/runc", version=RUNC_VERSION,
@@ -19,20 +16,11 @@ RUNC_COMPONENT = GoComponent(name="runc", module="github.com/opencontainers/runc
                              ldflags=f"-s -w -X main.version={RUNC_VERSION.lstrip('v')}")
 
 
-class Runc:
+class Runc(RuncCompatible):
     type = "runc"
 
     def components(self) -> tuple[GoComponent, ...]:
         return (RUNC_COMPONENT,)
-
-    def executable(self, runtime: Runtime, binaries: Binaries, folder: Path) -> Path:
-        return with_oci_version_pin(runtime, resolved_binary(runtime, binaries), folder)
-
-    def containerd_table(self, path: Path) -> dict:
-        return runc_shim_table(path)
-
-    def crio_table(self, path: Path, root: Path) -> dict:
-        return oci_crio_table(path, root)
 
 
 RUNC = Runc()
