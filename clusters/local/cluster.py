@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from clusters.local import config, host, images, processes, runtimes
+from clusters.local import config, host, images, lifecycle_lock, processes, runtimes
 from clusters.local.binaries import Binaries, default_cache_dir, ensure_binaries
 from clusters.local.cri import NodeCRI, cri_for
 from clusters.local.errors import ClusterError
@@ -123,13 +123,27 @@ class LocalCluster:
     def up(self) -> Path:
         """Start the cluster (or reuse a healthy one) and return the admin kubeconfig."""
         host.require_root()
+        with self._lifecycle_lock():
+            return self._up()
+
+    def down(self, keep_logs: bool = False) -> None:
+        """Stop everything `up` started and undo every host change it recorded."""
+        host.require_root()
+        with self._lifecycle_lock():
+            self._down(keep_logs)
+
+    def _lifecycle_lock(self):
+        return lifecycle_lock.exclusive(self.layout.root.parent / f".{self.topology.name}.lock",
+                                        f"cluster {self.topology.name}", self.progress)
+
+    def _up(self) -> Path:
         begin = time.monotonic()
         if self.is_healthy():
             self.progress(f"cluster {self.topology.name}: already up and healthy, reusing it")
             return self.kubeconfig
         if self.layout.state_file.exists() or self.layout.root.exists():
             self.progress(f"cluster {self.topology.name}: cleaning up an earlier run that is not healthy")
-            self.down()
+            self._down()
         host.require_cgroup_v1_or_v2()
         host.require_free_ports(self._endpoints())
         binaries = self.ensure_binaries()
@@ -138,15 +152,13 @@ class LocalCluster:
             self._start(binaries, archives)
         except BaseException:
             self.progress(f"cluster {self.topology.name}: start failed, stopping what was started")
-            self.down(keep_logs=True)
+            self._down(keep_logs=True)
             raise
         self.progress(f"cluster {self.topology.name}: all {len(self.nodes)} nodes Ready "
                       f"in {time.monotonic() - begin:.1f}s; kubeconfig {self.kubeconfig}")
         return self.kubeconfig
 
-    def down(self, keep_logs: bool = False) -> None:
-        """Stop everything `up` started and undo every host change it recorded."""
-        host.require_root()
+    def _down(self, keep_logs: bool = False) -> None:
         state = self._load_state()
         by_name = {p.name: p for p in state.processes}
         for node in self.nodes:
