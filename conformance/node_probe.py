@@ -143,7 +143,17 @@ def probe_pod(node: str, run_id: str, image: str) -> dict[str, Any]:
 
 
 def start_probes(kube: Kube, run_id: str, image: str, nodes: list[str], timeout: float) -> str | None:
-    """Create the namespace and one probe Pod per node, wait until all run; None, or why node evidence is missing."""
+    """Create the namespace and one probe Pod per node, wait until all run; None, or why node evidence is missing.
+
+    The probe reads what containerd leaves on a node; a CRI-O node's sandboxes it cannot name yet
+    (no infra process, its own state layout), so a cluster with one gets the capability missing,
+    said plainly, rather than evidence that would be wrong for that node.
+    """
+    cri_o = [n.metadata.name for n in kube.core.list_node().items
+             if n.metadata.name in nodes and (n.status.node_info.container_runtime_version or "").startswith("cri-o")]
+    if cri_o:
+        return (f"the node probe reads containerd nodes only, and {', '.join(cri_o)} run CRI-O; "
+                f"run without --node-probe, or point it at containerd nodes")
     namespace = namespace_name(run_id)
     kube.core.create_namespace(probe_namespace(run_id))
     for node in nodes:

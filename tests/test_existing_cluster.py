@@ -23,6 +23,7 @@ import yaml
 from clusters.local.images import TEST_IMAGE
 from clusters.local.pki import ClusterPKI, write_kubeconfig
 from clusters.local.provider import LocalProvider
+from clusters.local.topology import DEFAULT_TOPOLOGY
 from conformance.kube import connect
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="missing capability root: the local cluster needs root")
@@ -40,6 +41,25 @@ def cluster():
     kubeconfig = provider.create()
     kube = connect(kubeconfig, None)
     yield provider, kubeconfig, kube
+    provider.cluster.down()
+
+
+@pytest.fixture(scope="module")
+def containerd_cluster(tmp_path_factory):
+    """The default cluster without its CRI-O node, beside it (own name, ports, addresses): what the
+    node probe can read today (it refuses CRI-O nodes, see the test below)."""
+    raw = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
+    raw["name"] = "rcc-probe"
+    raw["ports"] = {"apiserver": 17443, "etcdClient": 17379, "etcdPeer": 17380, "controllerManager": 17257,
+                    "scheduler": 17259}
+    raw["nodes"] = [n for n in raw["nodes"] if n.get("cri", "containerd") == "containerd"]
+    for i, node in enumerate(raw["nodes"], start=1):
+        node.update(name=f"probe-worker-{i}", address=f"127.0.17.{i + 1}", podCIDR=f"10.217.{i}.0/24")
+    path = tmp_path_factory.mktemp("topology") / "topology.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    provider = LocalProvider(topology=path, keep=True, progress=lambda _m: None)
+    kubeconfig = provider.create()
+    yield provider, kubeconfig, connect(kubeconfig, None)
     provider.cluster.down()
 
 
@@ -104,8 +124,18 @@ def test_view_only_identity_skips_naming_the_missing_permission_and_strict_fails
     assert strict_code != 0, strict_output[-3000:]
 
 
-def test_node_probe_runs_the_node_evidence_clauses_for_a_least_privileged_identity(cluster, tmp_path):
-    provider, _, kube = cluster
+def test_node_probe_says_it_cannot_read_a_cri_o_node_and_skips_instead(cluster, tmp_path):
+    _, kubeconfig, _ = cluster
+    code, clauses, output = run_suite(tmp_path, kubeconfig, "--node-probe", "-k", "isolation or sandbox")
+    assert code == 0, output[-3000:]
+    for cid in ("RC-USE-2", "RC-USE-8"):
+        assert clauses[cid]["verdict"] != "passed", (cid, clauses[cid])
+        assert any("reads containerd nodes only" in r and "rcc-worker-3" in r
+                   for r in clauses[cid]["skip_reasons"]), clauses[cid]
+
+
+def test_node_probe_runs_the_node_evidence_clauses_for_a_least_privileged_identity(containerd_cluster, tmp_path):
+    provider, _, kube = containerd_cluster
     manifest = yaml.safe_load((ROOT / "clusters/existing/rbac.yaml").read_text())
     manifest["metadata"]["name"] = "rcc-conformance-probe"
     kube.rbac.create_cluster_role(manifest)
@@ -118,8 +148,8 @@ def test_node_probe_runs_the_node_evidence_clauses_for_a_least_privileged_identi
         "the probe namespace outlived the run"
 
 
-def test_node_probe_tells_a_handler_that_is_not_what_the_user_declared(cluster, tmp_path):
-    _, kubeconfig, _ = cluster
+def test_node_probe_tells_a_handler_that_is_not_what_the_user_declared(containerd_cluster, tmp_path):
+    _, kubeconfig, _ = containerd_cluster
     code, clauses, output = run_suite(tmp_path, kubeconfig, "--node-probe", "-k", "isolation and crun",
                                       "--expect-isolation=crun=user-space-kernel:runsc")
     assert code != 0, output[-3000:]

@@ -17,11 +17,13 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import tomli_w
 
+from clusters.capabilities import missing_capabilities, wrapper_script
 from clusters.local import config, host, images
 from clusters.local.binaries import Binaries, GoComponent
 from clusters.local.cri.crio_config import (ANNOTATION_SOURCE, CONMON, HANDLER_ANNOTATION, POLICY, REGISTRIES_ENV,
@@ -86,13 +88,22 @@ class CrioCRI:
     def _front(self, real: Path, runtime: str) -> Path:
         """Hosts without CAP_SYS_RESOURCE (this VM's bounding set lacks it) cannot lower
         oom_score_adj; CRI-O 1.34 has no `restrict_oom_score_adj` like containerd's, so a
-        generated front raises negative scores to 0. Elsewhere the runtime is called directly."""
-        if host.has_capability(host.CAP_SYS_RESOURCE):
-            return real
-        wrapper = self.paths.wrappers / f"{runtime}-oom-score"
-        wrapper.write_text(oom_score_wrapper(real))
-        wrapper.chmod(0o755)
-        return wrapper
+        generated front raises negative scores to 0. CRI-O also grants a privileged container
+        every capability the kernel knows (containerd grants the bounding set), which runc
+        cannot apply there: a second front drops those the bounding set lacks, for `create`
+        and `exec`. Elsewhere the runtime is called directly."""
+        if not host.has_capability(host.CAP_SYS_RESOURCE):
+            wrapper = self.paths.wrappers / f"{runtime}-oom-score"
+            wrapper.write_text(oom_score_wrapper(real))
+            wrapper.chmod(0o755)
+            real = wrapper
+        missing = missing_capabilities()
+        if missing:
+            wrapper = self.paths.wrappers / f"{runtime}-capabilities"
+            wrapper.write_text(wrapper_script(sys.executable, str(real), missing))
+            wrapper.chmod(0o755)
+            real = wrapper
+        return real
 
     def command(self, binaries: Binaries) -> tuple[list[str], dict[str, str]]:
         argv = [str(binaries["crio"]), "--config", str(self.paths.config), "--config-dir", str(self.paths.config_dir)]
