@@ -39,9 +39,10 @@ def sweep(kube: Kube, run_id: str | None = None, older_than: timedelta | None = 
     namespaces = chosen(listed_or_empty(lambda: kube.core.list_namespace(label_selector=selector)))
     classes = chosen(listed_or_empty(lambda: kube.node.list_runtime_class(label_selector=selector)))
     runs = {i.metadata.labels.get(manifests.LABEL_RUN) for i in namespaces + classes}
-    for ns in namespaces:
-        if ns.metadata.deletion_timestamp is None:  # one already terminating needs no second delete
-            ignore_not_found(lambda: kube.core.delete_namespace(ns.metadata.name, grace_period_seconds=0))
+    # One already terminating needs no second delete, and is not counted as this sweep's work.
+    deleting = [ns for ns in namespaces if ns.metadata.deletion_timestamp is None]
+    for ns in deleting:
+        ignore_not_found(lambda: kube.core.delete_namespace(ns.metadata.name, grace_period_seconds=0))
     for rc in classes:
         ignore_not_found(lambda: kube.node.delete_runtime_class(rc.metadata.name))
     if cutoff is None:
@@ -56,7 +57,7 @@ def sweep(kube: Kube, run_id: str | None = None, older_than: timedelta | None = 
         if not remaining:
             break
         time.sleep(0.5)
-    return {"namespaces": len(namespaces), "runtimeclasses": len(classes), "nodes": nodes}
+    return {"namespaces": len(deleting), "runtimeclasses": len(classes), "nodes": nodes}
 
 
 def sweep_dead_runs(kube: Kube) -> dict[str, int]:
