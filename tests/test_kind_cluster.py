@@ -27,12 +27,12 @@ from clusters.kind import engine, node_image
 from clusters.kind.provider import KindProvider
 from clusters.kind.topology import DEFAULT_TOPOLOGY, load_topology
 from clusters.local.variants import BROKEN_VARIANTS
+from conformance.clauses import CLAUSES
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_CLAUSES = {f"RC-{family}-{n}" for family, count in (("API", 5), ("USE", 7), ("CRI", 2), ("SCH", 6), ("OVH", 7))
-               for n in range(1, count + 1)}
-# Clauses that read node evidence (CRI sandbox, cgroup files) through `docker exec`.
-EVIDENCE_CLAUSES = {"RC-USE-2", "RC-USE-3", "RC-OVH-7"}
+ALL_CLAUSES = set(CLAUSES)
+# Clauses that read node evidence (CRI sandbox, cgroup files, the runtime's own state) through `docker exec`.
+EVIDENCE_CLAUSES = {"RC-USE-2", "RC-USE-3", "RC-OVH-7", "RC-USE-8"}
 
 ENV = engine.docker_env()
 pytestmark = pytest.mark.skipif(

@@ -74,13 +74,14 @@ def run_pod(kube, name: str, node: str, runtime_class: str | None, command: list
     return body
 
 
-def wait_phase_or_event(kube, name: str, timeout: float = 60) -> tuple[str, list[str]]:
+def wait_phase_or_event(kube, name: str, timeout: float = 60,
+                        phases: tuple[str, ...] = ("Succeeded", "Failed")) -> tuple[str, list[str]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         phase = kube.core.read_namespaced_pod(name, "default").status.phase
         events = [f"{e.reason}: {e.message}" for e in kube.core.list_namespaced_event(
             "default", field_selector=f"involvedObject.name={name}").items]
-        if phase in ("Succeeded", "Failed") or any(e.startswith("FailedCreatePodSandBox") for e in events):
+        if phase in (*phases, "Failed") or any(e.startswith("FailedCreatePodSandBox") for e in events):
             return phase, events
         time.sleep(0.5)
     raise AssertionError(f"Pod {name} neither finished nor failed within {timeout}s")
@@ -132,20 +133,24 @@ def test_a_pod_per_handler_succeeds_where_the_handler_exists_and_the_cri_reports
     kube.node.create_runtime_class({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
                                     "metadata": {"name": f"it-{handler}"}, "handler": handler})
     evidence = LocalEvidence(cluster)
-    for spec in cluster.topology.nodes:
-        if handler not in spec.handler_names:
-            continue
-        name = f"it-{handler}-{spec.name}"
-        run_pod(kube, name, spec.name, f"it-{handler}", ["sh", "-c", "id && uname -r"])
+    pods = {spec.name: f"it-{handler}-{spec.name}" for spec in cluster.topology.nodes if handler in spec.handler_names}
+    for node, name in pods.items():
+        # Up long enough to be looked at: a finished Pod's sandbox is stopped, and then no process names it.
+        run_pod(kube, name, node, f"it-{handler}", ["sh", "-c", "id && uname -r && sleep 15"])
+    for node, name in pods.items():
+        phase, events = wait_phase_or_event(kube, name, phases=("Running", "Succeeded"))
+        assert phase == "Running", events
+        pod = kube.core.read_namespaced_pod(name, "default")
+        sandbox = evidence.sandbox(node, "default", name, pod.metadata.uid)
+        assert sandbox is not None and sandbox.runtime_handler == handler
+        # The runtime that really runs the sandbox names itself (its process or its own state files).
+        spec = cluster.topology.node(node)
+        declared = cluster.topology.runtimes[next(h.runtime for h in spec.handlers if h.name == handler)]
+        sighting = evidence.runtime_of(node, sandbox.sandbox_id)
+        assert sighting is not None and sighting.runtime == declared.type, sighting
+    for name in pods.values():
         phase, events = wait_phase_or_event(kube, name)
         assert phase == "Succeeded", events
-        pod = kube.core.read_namespaced_pod(name, "default")
-        sandbox = evidence.sandbox(spec.name, "default", name, pod.metadata.uid)
-        assert sandbox is not None and sandbox.runtime_handler == handler
-        # The sandbox is still up (a Pod's sandbox outlives its containers): its runtime names itself.
-        declared = cluster.topology.runtimes[next(h.runtime for h in spec.handlers if h.name == handler)]
-        sighting = evidence.runtime_of(spec.name, sandbox.sandbox_id)
-        assert sighting is not None and sighting.runtime == declared.type, sighting
 
 
 def test_a_handler_missing_on_a_node_fails_with_failed_create_pod_sandbox(cluster, kube):

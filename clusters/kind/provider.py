@@ -60,6 +60,22 @@ class KindProvider:
         """Handlers the topology configures somewhere: known before the cluster is up."""
         return sorted({h for n in self.topology.nodes for h in n.handlers})
 
+    def declared_isolation(self) -> dict[str, dict[str, tuple[str, str]]]:
+        """handler -> node -> (isolation class, runtime) the built node image promises (RC-USE-8).
+
+        The project's image runs runc and crun for real, and every other listed handler as a copy
+        of runc; an upstream image's handlers are not known here, so nothing is declared for it
+        and the report only records what each handler gave.
+        """
+        if not node_image.is_built_image(self.topology.image):
+            return {}
+        declared: dict[str, dict[str, tuple[str, str]]] = {}
+        for node in self.topology.nodes:
+            for handler in {"runc", "crun", *node.handlers}:
+                runtime = handler if handler in ("runc", "crun") else "runc"
+                declared.setdefault(handler, {})[node.name] = ("shared-kernel", runtime)
+        return declared
+
     def create(self) -> Path:
         if self._cluster is not None and self._ready:
             return self._cluster.kubeconfig_path
