@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from clusters.kind import node_files, node_images
+from clusters.local.runtimes.runc import RUNC_COMPONENT
 from clusters.local.binaries import (GoComponent, default_cache_dir, ensure_binaries, kubernetes_component,
                                      _ensure_component)
 from clusters.local.errors import ClusterError
@@ -166,7 +167,8 @@ def _go(argv: list[str], extra_env: Mapping[str, str] | None = None) -> str:
 
 
 def _binaries(version: str, cache: Path, progress: Progress) -> dict[str, Path]:
-    paths = dict(ensure_binaries(version, set(), cache_dir=cache, progress=progress).paths)
+    # runc v1.3.3 as the local cluster builds it (Debian's 1.1.5 fails on runtime-spec 1.3 bundles).
+    paths = dict(ensure_binaries(version, set(), cache_dir=cache, progress=progress, extra=(RUNC_COMPONENT,)).paths)
     for component in node_components(version):
         paths.update(_ensure_component(component, cache, None, progress))
     return paths
