@@ -75,11 +75,13 @@ def mount_hugetlb_if_needed() -> bool:
 
     Returns True when this call mounted it, so `down` unmounts only what `up` added.
     """
-    controllers = CGROUP_V2_HYBRID / "cgroup.controllers"
-    if not controllers.exists() or "hugetlb" not in controllers.read_text().split():
-        return False
     if not v1_controllers():
         return False  # pure cgroup v2: nothing to do
+    if not _hugetlb_enabled() or _hugetlb_mounted_v1():
+        return False
+    # Either cgroup2 owns hugetlb, or an earlier v1 hierarchy was unmounted while it still held
+    # cgroups: it then lives on hidden, in neither tree (seen here after a kind engine's `down`),
+    # and mounting it again is what makes it visible.
     HUGETLB.mkdir(exist_ok=True)
     result = subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", str(HUGETLB)],
                             capture_output=True, text=True)
@@ -87,6 +89,16 @@ def mount_hugetlb_if_needed() -> bool:
         raise ClusterError(f"cannot mount the v1 hugetlb cgroup at {HUGETLB} that crun needs on hybrid cgroups: "
                            f"{result.stderr.strip()}")
     return True
+
+
+def _hugetlb_enabled() -> bool:
+    rows = [line.split() for line in Path("/proc/cgroups").read_text().splitlines()[1:]]
+    return any(row[0] == "hugetlb" and row[-1] == "1" for row in rows)
+
+
+def _hugetlb_mounted_v1() -> bool:
+    return any(line.split()[2] == "cgroup" and "hugetlb" in line.split()[3].split(",")
+               for line in Path("/proc/self/mounts").read_text().splitlines())
 
 
 def unmount_hugetlb() -> None:
