@@ -226,6 +226,12 @@ class Case:
     def read_pod(self, name: str) -> V1Pod:
         return self.kube.core.read_namespaced_pod(name, self.namespace)
 
+    def pod_log(self, name: str, tail_lines: int | None = None) -> str:
+        """The Pod's log as text (read raw: the client's deserializer would turn the bytes into their repr)."""
+        extra = {"tail_lines": tail_lines} if tail_lines else {}
+        response = self.kube.core.read_namespaced_pod_log(name, self.namespace, _preload_content=False, **extra)
+        return response.data.decode("utf-8", errors="replace")
+
     def pod_events(self, name: str) -> list[V1Event]:
         events = self.kube.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.kind=Pod,involvedObject.name={name}").items
@@ -499,7 +505,7 @@ class Case:
 
     def _log_tail(self, name: str) -> str:
         try:
-            return self.kube.core.read_namespaced_pod_log(name, self.namespace, tail_lines=20)
+            return self.pod_log(name, tail_lines=20)
         except Exception as exc:  # noqa: BLE001 - diagnostics are best effort
             return f"(no log: {type(exc).__name__})"
 

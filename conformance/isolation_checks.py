@@ -39,7 +39,7 @@ def observe_isolation(case: Case, handler: str, from_node: bool) -> list[Observa
 def _observe(case: Case, handler: str, node: str, pod: V1Pod, from_node: bool) -> Observation:
     case.wait_running(pod)
     name = pod.metadata.name
-    log = lambda: case.kube.core.read_namespaced_pod_log(name, case.namespace)  # noqa: E731
+    log = lambda: case.pod_log(name)  # noqa: E731
     view = wait_for(f"Pod {name} prints what it sees of its kernel", lambda: PodView.parse(log()),
                     timeout=case.settings.timeouts["pod-start"],
                     describe=lambda: f"phase {case.read_pod(name).status.phase}, log {log()[-300:]!r}")
