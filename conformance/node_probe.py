@@ -44,9 +44,8 @@ OPT_IN = "node evidence on an existing cluster is opt-in: --node-probe runs a pr
 # $1: the Pod UID (cgroupfs writes pod<uid>, systemd pod<uid with _>). One process of the Pod, its cgroups.
 _FIND_CGROUP = r'''
 u=$(echo "$1" | tr - _)
-for d in /proc/[0-9]*; do
-  grep -qE "pod($1|$u)" "$d/cgroup" 2>/dev/null || continue
-  cat "$d/cgroup"; exit 0
+for f in $(grep -lE "pod($1|$u)" /proc/[0-9]*/cgroup 2>/dev/null); do
+  cat "$f" 2>/dev/null && exit 0
 done
 '''
 # The command line of the shim this exec runs under: up the parent chain (the first parent may still be
