@@ -22,6 +22,7 @@ from typing import Any
 
 import allure
 from kubernetes.client import CoreV1Event as V1Event, V1Pod
+from kubernetes.client.exceptions import ApiException
 
 from clusters.provider import NodeEvidence, SandboxInfo
 from conformance import manifests, quantities
@@ -174,11 +175,16 @@ class Case:
         return manifests.pod(kwargs.pop("name", None) or self.unique("pod"), self.settings.run_id,
                              self.settings.image, command or ["true"], **kwargs)
 
-    def create_pod(self, command: list[str] | None = None, tolerate_run_taints: bool = True,
+    def create_pod(self, command: list[str] | None = None, tolerate_own_taint: bool = True,
                    **kwargs: Any) -> V1Pod:
-        """Create a Pod; it tolerates this run's own taints unless the test checks taints itself."""
-        if tolerate_run_taints:
-            kwargs["tolerations"] = [*(kwargs.get("tolerations") or []), *self.run_taint_tolerations()]
+        """Create a Pod that tolerates the taints this run's workers set (`taint_node`).
+
+        A test that checks taints itself passes `tolerate_own_taint=False`: its Pod then meets
+        its own worker's taint as any Pod would, while other workers' taint tests (running at
+        the same time, with their own keys) stay invisible to it.
+        """
+        kwargs["tolerations"] = [*(kwargs.get("tolerations") or []),
+                                 *self.run_taint_tolerations(own=tolerate_own_taint)]
         body = self.pod_manifest(command, **kwargs)
         name = body["metadata"]["name"]
         with allure.step(f"create Pod {name}"):
@@ -263,23 +269,47 @@ class Case:
         return event
 
     def never_runs(self, pod: V1Pod, handler: str | None = None) -> str:
-        """The Pod fails visibly and then never starts; returns the form the cluster showed.
+        """The Pod fails visibly and then never starts; returns the form the cluster showed."""
+        return self.never_run([pod], handler)[0]
+
+    def never_run(self, pods: list[V1Pod], handler: str | list[str | None] | None = None) -> list[str]:
+        """Each Pod fails visibly and then never starts; returns the form each showed, in order.
+
+        `handler` (one for all Pods, or one per Pod): the handler a FailedCreatePodSandBox
+        message must name.
 
         Decisive event: the kubelet's FailedCreatePodSandBox (reference behaviour) or the Pod
-        going Failed (the seed's wording). After it, a bounded window confirms nothing starts.
+        going Failed (the seed's wording). The Pods are watched together: once every one has
+        shown its decisive event, one bounded window (starting after the last of them, so after
+        each Pod's own) confirms that none starts. A Pod that starts at any point fails the check.
         """
-        name = pod.metadata.name
-        with allure.step(f"Pod {name} fails visibly (FailedCreatePodSandBox or Failed)"):
-            decisive = wait_for(f"Pod {name} shows its failure", lambda: self._visible_failure(name),
-                                timeout=self.settings.timeouts["sandbox-failure"],
-                                failure=lambda: self._started(name), describe=lambda: self._describe(name),
+        names = [pod.metadata.name for pod in pods]
+        label = ", ".join(names)
+
+        def all_failed() -> dict[str, tuple[str, str]] | None:
+            seen = {name: self._visible_failure(name) for name in names}
+            return seen if all(seen.values()) else None
+
+        def any_started() -> str | None:
+            return next((f"{name}: {why}" for name in names if (why := self._started(name))), None)
+
+        with allure.step(f"Pods {label} fail visibly (FailedCreatePodSandBox or Failed)"):
+            decisive = wait_for(f"Pods {label} show their failure", all_failed,
+                                timeout=self.settings.timeouts["sandbox-failure"], failure=any_started,
+                                describe=lambda: "; ".join(f"{n}: {self._describe(n)}" for n in names),
                                 sleep=self._sleep)
-        form, message = decisive
-        self.attach("decisive failure", {"form": form, "message": message})
-        if handler is not None and form != "Failed":
-            assert handler in message, f"the FailedCreatePodSandBox message does not name handler {handler!r}: {message}"
-        self.stays_unstarted(pod, form)
-        return form
+        expected = handler if isinstance(handler, list) else [handler] * len(names)
+        for name, named in zip(names, expected, strict=True):
+            form, message = decisive[name]
+            self.attach(f"decisive failure of {name}", {"form": form, "message": message})
+            if named is not None and form != "Failed":
+                assert named in message, \
+                    f"{name}: the FailedCreatePodSandBox message does not name handler {named!r}: {message}"
+        forms = [decisive[name][0] for name in names]
+        with allure.step(f"Pods {label} never run ({'; '.join(sorted(set(forms)))})"):
+            holds_for(f"Pods {label} must never run", any_started,
+                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
+        return forms
 
     def keeps_running(self, pod: V1Pod) -> None:
         name = pod.metadata.name
@@ -346,13 +376,6 @@ class Case:
         self.attach(f"free allocatable on {node}", free)
         return free
 
-    def stays_unstarted(self, pod: V1Pod, why: str) -> None:
-        """After the decisive event, observe for a bounded window that no container ever starts."""
-        name = pod.metadata.name
-        with allure.step(f"Pod {name} never runs ({why})"):
-            holds_for(f"Pod {name} must never run", lambda: self._started(name),
-                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
-
     # --- node changes (always restored) -------------------------------------------------
 
     def node_key(self, suffix: str) -> str:
@@ -366,44 +389,59 @@ class Case:
             self.defer(lambda: self.kube.core.patch_node(node, {"metadata": {"labels": {key: None}}}))
         return key, value
 
-    def run_taint_tolerations(self) -> list[dict[str, str]]:
-        """Tolerations for every worker's taint key, so one worker's taint test never starves another's Pods."""
+    def run_taint_tolerations(self, own: bool = True) -> list[dict[str, str]]:
+        """Tolerations for every worker's taint key (without `own`: but this worker's), so one
+        worker's taint test never starves another's Pods."""
         count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
         workers = [f"gw{i}" for i in range(count)] or [self.settings.worker]
-        return [{"key": self._taint_key(worker), "operator": "Exists"} for worker in workers]
+        return [{"key": self._taint_key(worker), "operator": "Exists"} for worker in workers
+                if own or worker != self.settings.worker]
 
     def _taint_key(self, worker: str) -> str:
         return f"{manifests.LABEL_PREFIX}run-{self.settings.run_id}-{worker}-taint"
 
     def taint_node(self, node: str, value: str = "true", effect: str = "NoSchedule") -> dict[str, str]:
-        """Add this worker's taint; the cleanup removes exactly it and keeps every other."""
+        """Add this worker's taint; the cleanup removes exactly it and keeps every other.
+
+        Workers taint nodes at the same time, each with its own key (other workers' Pods
+        tolerate it), so the node's taint list is changed with optimistic concurrency.
+        """
         key = self._taint_key(self.settings.worker)
         taint = {"key": key, "value": value, "effect": effect}
-        self.exclusive("taints")
         with allure.step(f"taint node {node} {key}={value}:{effect}"):
-            current = self.kube.core.read_node(node).spec.taints or []
-            kept = [to_dict(self.kube, t) for t in current]
-            self.kube.core.patch_node(node, {"spec": {"taints": [*kept, taint]}})
-            self.defer(lambda: self._untaint(node, key))
+            self._change_taints(node, lambda taints: [*taints, taint])
+            self.defer(lambda: self._change_taints(node, lambda taints: [t for t in taints if t["key"] != key]))
         return taint
 
-    def exclusive(self, resource: str) -> None:
+    def _change_taints(self, node: str, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+        """Read, change and write the node's taints; the write names the resourceVersion it read,
+        so a concurrent change makes it fail with 409 and it is redone on the new list."""
+        for _ in range(20):
+            current = self.kube.core.read_node(node)
+            taints = [to_dict(self.kube, t) for t in current.spec.taints or []]
+            body = {"metadata": {"resourceVersion": current.metadata.resource_version},
+                    "spec": {"taints": change(taints)}}
+            try:
+                self.kube.core.patch_node(node, body)
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+        raise AssertionError(f"the taints of node {node} kept changing under this test (20 conflicts)")
+
+    def exclusive(self, resource: str, shared: bool = False) -> None:
         """Hold a per-run lock until this test's cleanup: tests that share `resource` do not overlap.
 
-        Across xdist workers, for what tests cannot share safely: node taints (each test opts
-        out of the others'), node CPU and memory (free allocatable computed then consumed).
-        The lock is released by the cleanup registered here, after every later cleanup.
+        Across xdist workers, for what tests cannot share safely: node CPU and memory (free
+        allocatable computed then consumed). With `shared`, the lock is taken shared: tests
+        that only add small, known requests run side by side and wait only for the exclusive
+        holder. The lock is released by the cleanup registered here, after every later cleanup.
         """
         path = Path(tempfile.gettempdir()) / f"rcc-{self.settings.run_id}-{resource}.lock"
         handle = path.open("w")
-        with allure.step(f"wait for the run's {resource} lock"):
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with allure.step(f"wait for the run's {resource} lock ({'shared' if shared else 'exclusive'})"):
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         self.defer(handle.close)
-
-    def _untaint(self, node: str, key: str) -> None:
-        current = self.kube.core.read_node(node).spec.taints or []
-        kept = [to_dict(self.kube, t) for t in current if t.key != key]
-        self.kube.core.patch_node(node, {"spec": {"taints": kept}})
 
     # --- node evidence ------------------------------------------------------------------
 

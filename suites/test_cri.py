@@ -7,8 +7,10 @@ from conformance.case import pin
 
 @pytest.mark.clause("RC-CRI-1")
 def test_handler_runs_on_every_node_whose_cri_configures_it(rcc, handler):
-    for node in rcc.schedulable_nodes_with(handler):
-        pod = rcc.create_pod(["true"], runtime_class=rcc.runtime_class(handler), node_selector=pin(node))
+    runtime_class = rcc.runtime_class(handler)
+    pods = {node: rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node))
+            for node in rcc.schedulable_nodes_with(handler)}
+    for node, pod in pods.items():
         rcc.wait_succeeded(pod)
         rcc.attach(f"{handler} on {node}", {"node": node, "handler": handler, "phase": "Succeeded"})
 
@@ -18,9 +20,11 @@ def test_handler_fails_on_a_node_whose_cri_lacks_it(rcc):
     heterogeneous = {h: rcc.nodes_without(h) for h in rcc.settings.facts.handlers if rcc.nodes_without(h)}
     if not heterogeneous:
         pytest.skip("missing capability heterogeneous-handlers: every schedulable node configures the same handlers")
-    for handler, lacking in heterogeneous.items():
-        pod = rcc.create_pod(["true"], runtime_class=rcc.runtime_class(handler), node_selector=pin(lacking[0]))
-        form = rcc.never_runs(pod, handler=handler)
+    # One Pod per such handler, on a node lacking it; watched together (one window for all).
+    pods = [rcc.create_pod(["true"], runtime_class=rcc.runtime_class(handler), node_selector=pin(lacking[0]))
+            for handler, lacking in heterogeneous.items()]
+    forms = rcc.never_run(pods, handler=list(heterogeneous))
+    for (handler, lacking), form in zip(heterogeneous.items(), forms):
         assert form == "Pending with FailedCreatePodSandBox", f"{handler} on {lacking[0]}: {form}"
 
 

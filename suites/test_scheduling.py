@@ -60,7 +60,7 @@ def test_runtime_class_toleration_lets_the_pod_land_on_a_node_tainted_for_the_ru
     node = rcc.schedulable_nodes_with("runc")[0]
     taint = rcc.taint_node(node, "sandboxed")
     runtime_class = rcc.runtime_class("runc", node_selector=pin(node), tolerations=[{**taint, "operator": "Equal"}])
-    pod = rcc.create_pod(["true"], runtime_class=runtime_class, tolerate_run_taints=False)
+    pod = rcc.create_pod(["true"], runtime_class=runtime_class, tolerate_own_taint=False)
     assert rcc.wait_scheduled(pod) == node
     rcc.wait_succeeded(pod)
 
@@ -71,7 +71,7 @@ def test_pod_without_the_toleration_is_not_scheduled_onto_the_tainted_node(rcc, 
     node = rcc.schedulable_nodes_with("runc")[0]
     rcc.taint_node(node, "sandboxed")
     runtime_class = rcc.runtime_class("runc") if with_class else None
-    pod = rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node), tolerate_run_taints=False)
+    pod = rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node), tolerate_own_taint=False)
     message = rcc.stays_unscheduled(pod)
     assert "taint" in message, f"FailedScheduling does not mention the taint: {message}"
 

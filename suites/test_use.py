@@ -55,7 +55,7 @@ def test_pod_naming_a_runtime_class_whose_handler_no_node_has_never_runs(rcc):
     runtime_class = rcc.runtime_class(handler)
     # Each CRI refuses an unknown handler in its own words; one Pod per kind of node records them.
     pods = [rcc.create_pod(runtime_class=runtime_class, node_selector=pin(node)) for node in rcc.one_node_per_cri()]
-    forms = sorted({rcc.never_runs(pod, handler=handler) for pod in pods})
+    forms = sorted(set(rcc.never_run(pods, handler=handler)))
     rcc.observed("RC-USE-5", "; ".join(forms))
 
 
