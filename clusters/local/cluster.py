@@ -161,15 +161,16 @@ class LocalCluster:
     def _down(self, keep_logs: bool = False) -> None:
         state = self._load_state()
         by_name = {p.name: p for p in state.processes}
-        for node in self.nodes:
-            kubelet = by_name.get(f"kubelet-{node.name}")
-            if kubelet:
-                processes.stop(kubelet)
-            cri = by_name.get(self._cri_record_name(node))
-            if cri and processes.is_alive(cri):
-                self._remove_all_pods(node)
-        for record in reversed(state.processes):
-            processes.stop(record)
+        # Kubelets first (nothing restarts the Pods), then every node's Pods through its CRI, then
+        # the rest, each step on all nodes at once; etcd last. The API server keeps no state of its
+        # own and its graceful shutdown took 1.1 s, so it gets 0.3 s before SIGKILL.
+        processes.stop_all([r for n in self.nodes if (r := by_name.get(f"kubelet-{n.name}"))])
+        live_cri = [n for n in self.nodes if (r := by_name.get(self._cri_record_name(n))) and processes.is_alive(r)]
+        with ThreadPoolExecutor(max_workers=max(len(live_cri), 1)) as pool:
+            list(pool.map(self._remove_all_pods, live_cri))
+        processes.stop_all([r for r in reversed(state.processes) if r.name not in ("kube-apiserver", "etcd")])
+        processes.stop_all([r for r in state.processes if r.name == "kube-apiserver"], grace=0.3)
+        processes.stop_all([r for r in state.processes if r.name == "etcd"])
         for node in self.nodes:
             self.cris[node.name].cleanup()
             host.kill_cgroup_tasks(node.cgroup_root)
@@ -493,7 +494,13 @@ class LocalCluster:
             return False
 
     def _node_states(self) -> tuple[set[str], set[str]]:
-        """Registered nodes, and those Ready with an address, from one list call."""
+        """Registered nodes, and those ready for Pods, from one list call.
+
+        Ready for Pods: condition Ready, an address, Node.status.runtimeHandlers (the kubelet
+        reports them from its CRI shortly after Ready), and none of the node.kubernetes.io/
+        taints (the kubelet registers with not-ready, the node lifecycle controller lifts it).
+        The suite reads its facts right after `up`.
+        """
         try:
             items = self._api_get("/api/v1/nodes")["items"]
         except OSError:
@@ -501,7 +508,8 @@ class LocalCluster:
         registered = {n["metadata"]["name"] for n in items}
         ready = {n["metadata"]["name"] for n in items
                  if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
-                 and n["status"].get("addresses")}
+                 and n["status"].get("addresses") and n["status"].get("runtimeHandlers")
+                 and not any(t["key"].startswith("node.kubernetes.io/") for t in n["spec"].get("taints") or [])}
         return registered, ready
 
     # --- state file -----------------------------------------------------------------
