@@ -63,6 +63,10 @@ class RunSettings:
     evidence: NodeEvidence | None
     # RC-USE-8: handler -> node (or "*") -> declared isolation (conformance/isolation.py).
     isolation: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # On a cluster the suite made, a test's namespace is left to the run's final sweep (its Pods are
+    # still deleted by the test): deleting ~80 namespaces during the run made half of the API
+    # server's requests (the namespace controller lists and deletes every resource type in each).
+    namespaces_swept_at_end: bool = False
 
 
 @dataclass
@@ -113,14 +117,20 @@ class Case:
         if self.pool is not None:
             name = self.pool.take()
             with allure.step(f"namespace {name} (made ahead: PodSecurity restricted, default ServiceAccount present)"):
-                self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespace(name)))
+                self._delete_namespace_after(name)
             return name
         name = self.unique("rcc")[:63]
         with allure.step(f"create namespace {name} (PodSecurity restricted)"):
             self.kube.core.create_namespace(manifests.namespace(name, self.settings.run_id))
-            self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespace(name)))
+            self._delete_namespace_after(name)
             await_default_service_account(self.kube, name, self.settings.timeouts["namespace"])
         return name
+
+    def _delete_namespace_after(self, name: str) -> None:
+        """The namespace goes with the test's cleanup, or (RunSettings.namespaces_swept_at_end) with the
+        run's final sweep, which deletes every namespace labelled with the run."""
+        if not self.settings.namespaces_swept_at_end:
+            self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespace(name)))
 
     def _sleep(self, seconds: float) -> None:
         """Between looks at the namespace's Pods and events: until the next change, at most `seconds`.

@@ -8,8 +8,9 @@ pytest process keeps `depth` such namespaces ready in a background thread:
 
 Isolation is unchanged: one namespace per test, never handed out twice,
 PodSecurity `restricted`, labelled with the run (a sweep finds any left), and
-deleted by the test's own cleanup. The pool's unused namespaces are deleted
-when it closes.
+deleted by the test's own cleanup (on a cluster the suite made: by the run's
+final sweep, see RunSettings.namespaces_swept_at_end). The pool's unused
+namespaces are deleted when it closes.
 """
 
 from __future__ import annotations

@@ -85,6 +85,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "clause(*ids): the SPEC.md clauses this test checks")
     config.addinivalue_line("markers", "needs(*capabilities): capabilities beyond those of its clauses")
+    config.addinivalue_line("markers", "window: the test watches a \"never runs\" / \"keeps running\" window "
+                                       "(5 s by default); such tests are run first")
     if config.option.list_tests:
         config.option.collectonly = True
     global _tracker
@@ -251,6 +253,9 @@ def _handlers_under_test(config: pytest.Config) -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Longest first: xdist hands tests out in this order, so the tests that wait out a window start
+    # at once instead of leaving a tail of them for the end (stable: otherwise file order).
+    items.sort(key=lambda item: item.get_closest_marker("window") is None)
     for item in items:
         ids = [cid for mark in item.iter_markers("clause") for cid in mark.args]
         unknown = [cid for cid in ids if cid not in CLAUSES]
@@ -426,7 +431,8 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
     settings = RunSettings(run_id=state.options.run_id, worker=worker,
                            image=state.options.image or _default_image(state.options),
                            timeouts=state.options.timeouts,
-                           facts=state.facts, evidence=evidence, isolation=state.isolation)
+                           facts=state.facts, evidence=evidence, isolation=state.isolation,
+                           namespaces_swept_at_end=config.stash[PROVIDER] is not None)
     case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
                 record_property=record_property, pool=config.stash.get(POOL, None))
     request.node._rcc_case = case

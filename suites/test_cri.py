@@ -15,6 +15,7 @@ def test_handler_runs_on_every_node_whose_cri_configures_it(rcc, handler):
         rcc.attach(f"{handler} on {node}", {"node": node, "handler": handler, "phase": "Succeeded"})
 
 
+@pytest.mark.window
 @pytest.mark.clause("RC-CRI-1")
 def test_handler_fails_on_a_node_whose_cri_lacks_it(rcc):
     heterogeneous = {h: rcc.nodes_without(h) for h in rcc.settings.facts.handlers if rcc.nodes_without(h)}

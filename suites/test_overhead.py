@@ -48,6 +48,7 @@ def test_pod_overhead_without_a_runtime_class_overhead_is_rejected(rcc, with_cla
     assert WITHOUT in refused.message
 
 
+@pytest.mark.window
 @pytest.mark.clause("RC-OVH-5")
 def test_scheduler_counts_overhead_when_fitting_a_pod_onto_a_node(rcc):
     rcc.exclusive("node-resources")

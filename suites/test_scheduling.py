@@ -24,6 +24,7 @@ def test_pod_lands_only_on_the_node_matching_both_selectors(rcc):
     assert rcc.wait_scheduled(pod) == target
 
 
+@pytest.mark.window
 @pytest.mark.clause("RC-SCH-2")
 def test_pod_whose_merged_selector_matches_no_node_stays_pending(rcc):
     runtime_class = rcc.runtime_class("runc", node_selector={rcc.node_key("nowhere"): "true"})
@@ -65,6 +66,7 @@ def test_runtime_class_toleration_lets_the_pod_land_on_a_node_tainted_for_the_ru
     rcc.wait_succeeded(pod)
 
 
+@pytest.mark.window
 @pytest.mark.clause("RC-SCH-5")
 @pytest.mark.parametrize("with_class", [False, True], ids=["no-runtime-class", "class-without-toleration"])
 def test_pod_without_the_toleration_is_not_scheduled_onto_the_tainted_node(rcc, with_class):

@@ -34,6 +34,7 @@ def test_pod_without_runtime_class_runs_with_the_default_runtime(rcc):
         assert sandbox.runtime_handler in ("", rcc.default_handler_of(node)), node
 
 
+@pytest.mark.window
 @pytest.mark.clause("RC-USE-4")
 def test_pod_naming_a_missing_runtime_class_never_runs(rcc):
     missing = rcc.unique("rc-missing")
@@ -49,6 +50,7 @@ def test_pod_naming_a_missing_runtime_class_never_runs(rcc):
     rcc.observed("RC-USE-4", form)
 
 
+@pytest.mark.window
 @pytest.mark.clause("RC-USE-5")
 def test_pod_naming_a_runtime_class_whose_handler_no_node_has_never_runs(rcc):
     handler = rcc.unique("absent")[:40].rstrip("-")
@@ -59,6 +61,7 @@ def test_pod_naming_a_runtime_class_whose_handler_no_node_has_never_runs(rcc):
     rcc.observed("RC-USE-5", "; ".join(forms))
 
 
+@pytest.mark.window
 @pytest.mark.clause("RC-USE-6")
 def test_deleting_a_runtime_class_rejects_new_pods_and_keeps_running_ones(rcc, handler):
     runtime_class, on_node = rcc.runtime_class_on_nodes_with(handler)
