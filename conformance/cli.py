@@ -24,7 +24,7 @@ EPILOG = ("Every other option goes to pytest unchanged (e.g. -k EXPR, -x, --time
 
 
 EXAMPLES = """examples:
-  rcc-conformance run -n 2                                  the local cluster: brought up, tested, torn down
+  rcc-conformance run                                       the local cluster: brought up, tested, torn down
   rcc-conformance run --cluster kind -n 2 --keep-cluster    a kind cluster, kept for the next run
   rcc-conformance run --kubeconfig FILE --context NAME --strict
                                                             an existing cluster; a skip fails
@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a test skipped for a missing capability fails, and so does a skipped or untested clause")
     what.add_argument("--allow-disruptive", action="store_true", help="allow tests that taint nodes on an existing cluster")
     how = sub.add_argument_group("how to run and where results go")
-    how.add_argument("-n", dest="workers", metavar="WORKERS", help="parallel pytest-xdist workers, e.g. 2 or auto")
+    how.add_argument("-n", dest="workers", metavar="WORKERS",
+                     help="parallel pytest-xdist workers, e.g. 2 or auto; 0: serial (default: 8, chosen by measurement: "
+                          "the suite mostly waits on the cluster)")
     how.add_argument("--report-dir", metavar="DIR", help="the run's report folder (default: reports/runs/<run-id>)")
     how.add_argument("--history", metavar="FILE",
                      help="Allure history (JSON Lines) to read and append, so the report shows each test's trend "

@@ -39,6 +39,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,7 +52,7 @@ REPORTS = ROOT / "reports"
 ALLURE_BIN = REPORTS / "node_modules" / ".bin" / "allure"
 ALLURE_VERSION = "3.18.0"
 # xdist workers when the command line names none: measured on a 2-core machine (README, "Speed").
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = 8
 # Options that choose parallelism (or its absence) themselves; with any of them the default is not added.
 PARALLELISM_OPTIONS = ("-n", "--numprocesses", "--collect-only", "--co", "--list-tests")
 # Options this runner sets itself; given on the command line they would send results elsewhere.
@@ -172,6 +173,51 @@ def generate_html(run_dir: Path, summary: dict | None, log=print, history: Path 
     return index
 
 
+class EarlyReport:
+    """The HTML report, generated while pytest still takes the cluster down.
+
+    pytest writes summary.json at session end, after the last test and before the final sweep
+    and the cluster's `down`; every Allure result is written by then. Generating the report from
+    that moment on overlaps Allure's second with the teardown's. A summary.json older than this
+    run (a reused --report-dir) is not taken; without one, `result()` gives (None, None) and the
+    caller generates the report after pytest, as before.
+    """
+
+    def __init__(self, run_dir: Path, started: float, history: Path | None) -> None:
+        self.run_dir, self.started, self.history = run_dir, started, history
+        self._thread: threading.Thread | None = None
+        self._summary: dict | None = None
+        self._index: Path | None = None
+        self._lines: list[str] = []
+
+    def start_if_ready(self) -> None:
+        if self._thread is not None:
+            return
+        path = self.run_dir / report.SUMMARY_FILE
+        try:
+            fresh = path.stat().st_mtime >= self.started
+        except OSError:
+            return
+        summary = load_summary(self.run_dir) if fresh else None
+        if summary is None:
+            return
+        self._summary = summary
+        self._thread = threading.Thread(target=self._generate, name="rcc-report", daemon=True)
+        self._thread.start()
+
+    def _generate(self) -> None:
+        # Lines are printed after pytest's own output, not into the middle of it.
+        self._index = generate_html(self.run_dir, self._summary, log=self._lines.append, history=self.history)
+
+    def result(self) -> tuple[dict | None, Path | None]:
+        if self._thread is None:
+            return None, None
+        self._thread.join()
+        for line in self._lines:
+            print(line)
+        return self._summary, self._index
+
+
 def load_summary(run_dir: Path) -> dict | None:
     path = run_dir / report.SUMMARY_FILE
     try:
@@ -217,16 +263,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[rcc] run {run_id}: reports go to {run_dir}", flush=True)
     print(f"[rcc] {' '.join(command)}", flush=True)
 
+    started = time.time()
     child = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    early = EarlyReport(run_dir, started, history_path)
     while True:
         try:
-            status = child.wait()
+            status = child.wait(timeout=0.2)
             break
+        except subprocess.TimeoutExpired:
+            early.start_if_ready()
         except KeyboardInterrupt:  # pytest gets the same Ctrl-C; let it clean up the cluster and finish
             print("\n[rcc] interrupted: waiting for pytest to clean up", flush=True)
 
-    summary = load_summary(run_dir)
-    index = generate_html(run_dir, summary, history=history_path)
+    summary, index = early.result()
+    if summary is None:  # no summary came while pytest ran (or it came late): the report is made now
+        summary = load_summary(run_dir)
+        index = generate_html(run_dir, summary, history=history_path)
     code, sentence = report.decide_exit(status, summary)
 
     print()

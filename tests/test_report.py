@@ -413,3 +413,23 @@ def test_a_run_without_isolation_rows_has_an_empty_table_and_no_section():
     s = summary()
     assert s["isolation"] == []
     assert 'data-rcc="isolation"' not in report.matrix_html(s)
+
+
+def test_early_report_is_made_from_this_runs_summary_only(tmp_path, monkeypatch):
+    """The runner starts the HTML report once pytest has written summary.json (while the cluster
+    goes down); a summary.json left in a reused report folder by an earlier run must not start it."""
+    made = []
+    monkeypatch.setattr(run, "generate_html", lambda run_dir, summary, log=print, history=None:
+                        made.append(summary) or run_dir / "html" / "index.html")
+    stale = tmp_path / report.SUMMARY_FILE
+    report.write_json(stale, {"run": "earlier"})
+    os.utime(stale, (1, 1))
+    early = run.EarlyReport(tmp_path, started=1000.0, history=None)
+    early.start_if_ready()
+    assert early.result() == (None, None) and made == []
+
+    report.write_json(stale, {"run": "this one"})
+    early.start_if_ready()
+    summary, index = early.result()
+    assert summary == {"run": "this one"} and made == [{"run": "this one"}]
+    assert index == tmp_path / "html" / "index.html"
