@@ -4,30 +4,28 @@
 namespace, creates RuntimeClasses and Pods with cleanup registered on the line
 after each create, waits with success and failure conditions, and records the
 evidence a reviewer reads in the report. The plumbing stays here so tests read
-as the behaviour they check.
+as the behaviour they check. What a Pod shows (conformance/pod_states.py) and
+the changes a test makes to nodes (conformance/node_changes.py) are mixins.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import itertools
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import allure
 from kubernetes.client import CoreV1Event as V1Event, V1Pod
-from kubernetes.client.exceptions import ApiException
 
 from clusters.provider import NodeEvidence, SandboxInfo
 from conformance import manifests, quantities
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
 from conformance.namespaces import NamespacePool, await_default_service_account
+from conformance.node_changes import NodeChanges
+from conformance.pod_states import PodStates
 from conformance.preflight import Facts
 from conformance.waiting import holds_for, wait_for
 from conformance.watching import Changes
@@ -39,11 +37,6 @@ DEFAULT_TIMEOUTS = {
     "never-runs": 5.0,        # window observed after the decisive event
     "namespace": 60.0,        # namespace ready (default ServiceAccount exists)
 }
-
-
-# Waiting reasons from which a Pod with restartPolicy Never will not recover on its own.
-CONTAINER_DEAD_ENDS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-                                 "CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
 
 
 def pin(node: str) -> dict[str, str]:
@@ -70,7 +63,7 @@ class RunSettings:
 
 
 @dataclass
-class Case:
+class Case(PodStates, NodeChanges):
     kube: Kube
     settings: RunSettings
     test_name: str
@@ -239,23 +232,6 @@ class Case:
         self.attach("API answer", refused.__dict__)
         return refused
 
-    def read_pod(self, name: str) -> V1Pod:
-        return self.kube.core.read_namespaced_pod(name, self.namespace)
-
-    def pod_log(self, name: str, tail_lines: int | None = None) -> str:
-        """The Pod's log as text (read raw: the client's deserializer would turn the bytes into their repr)."""
-        extra = {"tail_lines": tail_lines} if tail_lines else {}
-        response = self.kube.core.read_namespaced_pod_log(name, self.namespace, _preload_content=False, **extra)
-        return response.data.decode("utf-8", errors="replace")
-
-    def pod_events(self, name: str) -> list[V1Event]:
-        events = self.kube.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.kind=Pod,involvedObject.name={name}").items
-        return sorted(events, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
-
-    def event_with_reason(self, name: str, reason: str) -> V1Event | None:
-        return next((e for e in self.pod_events(name) if e.reason == reason), None)
-
     def wait_succeeded(self, pod: V1Pod) -> V1Pod:
         return self._wait_phase(pod, "Succeeded")
 
@@ -386,73 +362,6 @@ class Case:
         self.attach(f"free allocatable on {node}", free)
         return free
 
-    # --- node changes (always restored) -------------------------------------------------
-
-    def node_key(self, suffix: str) -> str:
-        """A label or taint key that a sweep recognises as this run's: rcc.conformance.io/run-<id>-<suffix>."""
-        return f"{manifests.LABEL_PREFIX}run-{self.settings.run_id}-{self.settings.worker}-{suffix}"[:63]
-
-    def label_node(self, node: str, suffix: str, value: str = "true") -> tuple[str, str]:
-        key = self.node_key(suffix)
-        with allure.step(f"label node {node} {key}={value}"):
-            self.kube.core.patch_node(node, {"metadata": {"labels": {key: value}}})
-            self.defer(lambda: self.kube.core.patch_node(node, {"metadata": {"labels": {key: None}}}))
-        return key, value
-
-    def run_taint_tolerations(self, own: bool = True) -> list[dict[str, str]]:
-        """Tolerations for every worker's taint key (without `own`: but this worker's), so one
-        worker's taint test never starves another's Pods."""
-        count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-        workers = [f"gw{i}" for i in range(count)] or [self.settings.worker]
-        return [{"key": self._taint_key(worker), "operator": "Exists"} for worker in workers
-                if own or worker != self.settings.worker]
-
-    def _taint_key(self, worker: str) -> str:
-        return f"{manifests.LABEL_PREFIX}run-{self.settings.run_id}-{worker}-taint"
-
-    def taint_node(self, node: str, value: str = "true", effect: str = "NoSchedule") -> dict[str, str]:
-        """Add this worker's taint; the cleanup removes exactly it and keeps every other.
-
-        Workers taint nodes at the same time, each with its own key (other workers' Pods
-        tolerate it), so the node's taint list is changed with optimistic concurrency.
-        """
-        key = self._taint_key(self.settings.worker)
-        taint = {"key": key, "value": value, "effect": effect}
-        with allure.step(f"taint node {node} {key}={value}:{effect}"):
-            self._change_taints(node, lambda taints: [*taints, taint])
-            self.defer(lambda: self._change_taints(node, lambda taints: [t for t in taints if t["key"] != key]))
-        return taint
-
-    def _change_taints(self, node: str, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
-        """Read, change and write the node's taints; the write names the resourceVersion it read,
-        so a concurrent change makes it fail with 409 and it is redone on the new list."""
-        for _ in range(20):
-            current = self.kube.core.read_node(node)
-            taints = [to_dict(self.kube, t) for t in current.spec.taints or []]
-            body = {"metadata": {"resourceVersion": current.metadata.resource_version},
-                    "spec": {"taints": change(taints)}}
-            try:
-                self.kube.core.patch_node(node, body)
-                return
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-        raise AssertionError(f"the taints of node {node} kept changing under this test (20 conflicts)")
-
-    def exclusive(self, resource: str, shared: bool = False) -> None:
-        """Hold a per-run lock until this test's cleanup: tests that share `resource` do not overlap.
-
-        Across xdist workers, for what tests cannot share safely: node CPU and memory (free
-        allocatable computed then consumed). With `shared`, the lock is taken shared: tests
-        that only add small, known requests run side by side and wait only for the exclusive
-        holder. The lock is released by the cleanup registered here, after every later cleanup.
-        """
-        path = Path(tempfile.gettempdir()) / f"rcc-{self.settings.run_id}-{resource}.lock"
-        handle = path.open("w")
-        with allure.step(f"wait for the run's {resource} lock ({'shared' if shared else 'exclusive'})"):
-            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        self.defer(handle.close)
-
     # --- node evidence ------------------------------------------------------------------
 
     def sandbox_of(self, pod: V1Pod) -> SandboxInfo:
@@ -492,68 +401,3 @@ class Case:
             "runtimeClasses": [to_dict(self.kube, rc) for rc in classes.items],
             "logs": {p.metadata.name: self._log_tail(p.metadata.name) for p in pods},
         }
-
-    # --- internals ----------------------------------------------------------------------
-
-    def _phase_is(self, name: str, phase: str) -> V1Pod | None:
-        pod = self.read_pod(name)
-        return pod if pod.status.phase == phase else None
-
-    def _why_not_running(self, name: str) -> str | None:
-        pod = self.read_pod(name)
-        if pod.status.phase == "Failed":
-            return f"it went Failed ({self._container_state(pod)})"
-        failure = self.event_with_reason(name, "FailedCreatePodSandBox")
-        if failure is not None:
-            return f"the kubelet could not create its sandbox: {failure.message}"
-        for status in pod.status.container_statuses or []:
-            waiting = status.state.waiting if status.state else None
-            if waiting and waiting.reason in CONTAINER_DEAD_ENDS:
-                return f"container {status.name} is {waiting.reason}: {waiting.message or ''}".strip()
-        return None
-
-    def _visible_failure(self, name: str) -> tuple[str, str] | None:
-        pod = self.read_pod(name)
-        if pod.status.phase == "Failed":
-            return "Failed", pod.status.message or pod.status.reason or ""
-        event = self.event_with_reason(name, "FailedCreatePodSandBox")
-        if event is not None:
-            return "Pending with FailedCreatePodSandBox", event.message or ""
-        return None
-
-    def _unschedulable(self, name: str) -> str | None:
-        event = self.event_with_reason(name, "FailedScheduling")
-        return f"the scheduler could not place it: {event.message}" if event else None
-
-    def _not_running(self, name: str) -> str | None:
-        phase = self.read_pod(name).status.phase
-        return None if phase == "Running" else f"it is {phase}"
-
-    def _started(self, name: str) -> str | None:
-        pod = self.read_pod(name)
-        if pod.status.phase in ("Running", "Succeeded"):
-            return f"it reached {pod.status.phase}"
-        for status in pod.status.container_statuses or []:
-            if status.state and (status.state.running or status.state.terminated):
-                return f"container {status.name} started"
-        return None
-
-    def _container_state(self, pod: V1Pod) -> str:
-        states = []
-        for status in pod.status.container_statuses or []:
-            terminated = status.state.terminated if status.state else None
-            if terminated:
-                states.append(f"{status.name}: exit {terminated.exit_code} {terminated.reason or ''}".strip())
-        return "; ".join(states) or pod.status.reason or "no container status"
-
-    def _describe(self, name: str) -> str:
-        pod = self.read_pod(name)
-        events = [f"{e.reason}: {(e.message or '')[:160]}" for e in self.pod_events(name)][-3:]
-        return f"phase {pod.status.phase}, node {pod.spec.node_name or '-'}, events [{'; '.join(events)}]"
-
-    def _log_tail(self, name: str) -> str:
-        try:
-            return self.pod_log(name, tail_lines=20)
-        except Exception as exc:  # noqa: BLE001 - diagnostics are best effort
-            return f"(no log: {type(exc).__name__})"
-

@@ -1,0 +1,107 @@
+"""What a test's Pods show: reads of a Pod, its log and events, and the judgements waits are made of.
+
+A mixin of `Case` (conformance/case.py). Each function reads fresh state from the API server;
+the waiters in case.py decide *when* to look (conformance.waiting, conformance.watching).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kubernetes.client import CoreV1Event as V1Event, V1Pod
+
+from conformance.kube import Kube
+
+if TYPE_CHECKING:
+    from conformance.case import RunSettings
+
+# Waiting reasons from which a Pod with restartPolicy Never will not recover on its own.
+CONTAINER_DEAD_ENDS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                                 "CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+
+
+class PodStates:
+    """Reads and judgements of the test namespace's Pods; needs `kube` and `namespace` of a Case."""
+
+    kube: Kube
+    settings: "RunSettings"
+    namespace: str
+
+    def read_pod(self, name: str) -> V1Pod:
+        return self.kube.core.read_namespaced_pod(name, self.namespace)
+
+    def pod_log(self, name: str, tail_lines: int | None = None) -> str:
+        """The Pod's log as text (read raw: the client's deserializer would turn the bytes into their repr)."""
+        extra = {"tail_lines": tail_lines} if tail_lines else {}
+        response = self.kube.core.read_namespaced_pod_log(name, self.namespace, _preload_content=False, **extra)
+        return response.data.decode("utf-8", errors="replace")
+
+    def pod_events(self, name: str) -> list[V1Event]:
+        events = self.kube.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.kind=Pod,involvedObject.name={name}").items
+        return sorted(events, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
+
+    def event_with_reason(self, name: str, reason: str) -> V1Event | None:
+        return next((e for e in self.pod_events(name) if e.reason == reason), None)
+
+    def _phase_is(self, name: str, phase: str) -> V1Pod | None:
+        pod = self.read_pod(name)
+        return pod if pod.status.phase == phase else None
+
+    def _why_not_running(self, name: str) -> str | None:
+        pod = self.read_pod(name)
+        if pod.status.phase == "Failed":
+            return f"it went Failed ({self._container_state(pod)})"
+        failure = self.event_with_reason(name, "FailedCreatePodSandBox")
+        if failure is not None:
+            return f"the kubelet could not create its sandbox: {failure.message}"
+        for status in pod.status.container_statuses or []:
+            waiting = status.state.waiting if status.state else None
+            if waiting and waiting.reason in CONTAINER_DEAD_ENDS:
+                return f"container {status.name} is {waiting.reason}: {waiting.message or ''}".strip()
+        return None
+
+    def _visible_failure(self, name: str) -> tuple[str, str] | None:
+        pod = self.read_pod(name)
+        if pod.status.phase == "Failed":
+            return "Failed", pod.status.message or pod.status.reason or ""
+        event = self.event_with_reason(name, "FailedCreatePodSandBox")
+        if event is not None:
+            return "Pending with FailedCreatePodSandBox", event.message or ""
+        return None
+
+    def _unschedulable(self, name: str) -> str | None:
+        event = self.event_with_reason(name, "FailedScheduling")
+        return f"the scheduler could not place it: {event.message}" if event else None
+
+    def _not_running(self, name: str) -> str | None:
+        phase = self.read_pod(name).status.phase
+        return None if phase == "Running" else f"it is {phase}"
+
+    def _started(self, name: str) -> str | None:
+        pod = self.read_pod(name)
+        if pod.status.phase in ("Running", "Succeeded"):
+            return f"it reached {pod.status.phase}"
+        for status in pod.status.container_statuses or []:
+            if status.state and (status.state.running or status.state.terminated):
+                return f"container {status.name} started"
+        return None
+
+    def _container_state(self, pod: V1Pod) -> str:
+        states = []
+        for status in pod.status.container_statuses or []:
+            terminated = status.state.terminated if status.state else None
+            if terminated:
+                states.append(f"{status.name}: exit {terminated.exit_code} {terminated.reason or ''}".strip())
+        return "; ".join(states) or pod.status.reason or "no container status"
+
+    def _describe(self, name: str) -> str:
+        pod = self.read_pod(name)
+        events = [f"{e.reason}: {(e.message or '')[:160]}" for e in self.pod_events(name)][-3:]
+        return f"phase {pod.status.phase}, node {pod.spec.node_name or '-'}, events [{'; '.join(events)}]"
+
+    def _log_tail(self, name: str) -> str:
+        try:
+            return self.pod_log(name, tail_lines=20)
+        except Exception as exc:  # noqa: BLE001 - diagnostics are best effort
+            return f"(no log: {type(exc).__name__})"
