@@ -40,13 +40,16 @@ HYPERVISORS = ("qemu", "cloud-hypervisor", "firecracker", "qemu-system-x86_64")
 SIGHTING_SCRIPT = r'''
 id="$1"
 # One grep finds the few processes whose command line names the id (a loop forking per process took
-# seconds on a busy node); this script and that grep name it too and are skipped.
-for f in $(grep -lF -- "$id" /proc/[0-9]*/cmdline 2>/dev/null); do
+# seconds on a busy node); this script and that grep name it too and are skipped. -z: the arguments
+# are NUL-separated, and busybox's grep ends a line at a NUL. A grep without -z (exit 2) leaves
+# every process to the loop, as before.
+files=$(grep -lzF -- "$id" /proc/[0-9]*/cmdline 2>/dev/null); [ $? -le 1 ] || files=$(echo /proc/[0-9]*/cmdline)
+for f in $files; do
   d=${f%/cmdline}
   pid=${d#/proc/}
   [ "$pid" = "$$" ] && continue
   cmd=$(tr '\000' ' ' 2>/dev/null < "$d/cmdline") || continue
-  case "$cmd" in *'grep -lF -- '*) continue ;; *"$id"*) ;; *) continue ;; esac
+  case "$cmd" in *'grep -lzF -- '*) continue ;; *"$id"*) ;; *) continue ;; esac
   exe=$(readlink "$d/exe" 2>/dev/null)
   printf 'PROC\t%s\t%s\t%s\t%s\n' "$pid" "$exe" "$(readlink "$d/cwd" 2>/dev/null)" "$cmd"
   case "${exe##*/}" in containerd-shim*)
