@@ -190,8 +190,9 @@ def controller_manager_args(topology: Topology, layout: ClusterLayout, ca: Path,
         "--allocate-node-cidrs=false",
         # Only the controllers a RuntimeClass run needs: the default ServiceAccount and the
         # kube-root-ca.crt ConfigMap (Pods need both), node lifecycle (it lifts the not-ready taint
-        # the kubelet registers with), namespace deletion, and ResourceQuota usage (RC-OVH-6). With all of them (kube-controller-manager initialises ~40 one after another)
-        # the first namespace's ServiceAccount came 5 s after the start, so every `up` waited 4 s.
+        # the kubelet registers with), namespace deletion, and ResourceQuota usage (RC-OVH-6).
+        # With all of them (kube-controller-manager initialises ~40 one after another) the first
+        # namespace's ServiceAccount came 5 s after the start, so every `up` waited 4 s.
         f"--controllers={','.join(CONTROLLERS)}",
         "--leader-elect=false",
         "--profiling=false",
