@@ -373,7 +373,7 @@ class LocalCluster:
             if ready >= wanted and patched >= wanted and self._default_service_account_exists():
                 self._save_state()
                 return
-            time.sleep(0.5)
+            time.sleep(0.1)
         missing = sorted(wanted - self._node_states()[1])
         logs = ", ".join(str(self.layout.log(f"kubelet-{n}")) for n in missing)
         raise ClusterError(f"nodes {', '.join(missing)} did not become Ready within {timeout:.0f}s; see {logs}")
@@ -400,7 +400,7 @@ class LocalCluster:
                     return
             except (OSError, ValueError, subprocess.SubprocessError):
                 pass
-            time.sleep(0.2)
+            time.sleep(0.05)  # each look is one local request or syscall; start-up waits on ten of these in turn
         raise ClusterError(f"{record.name} did not become ready within {timeout:.0f}s; see {record.log}")
 
     def _check_alive(self) -> None:
