@@ -13,7 +13,9 @@ What it does (issue 6):
 3. Runs, alternately, `--rounds` times: upstream's focus
    `RuntimeClass|validates pod overhead is considered` (11 specs), then this suite once per
    `--workers` count (default: serial, `-n 2` and the main job's default,
-   conformance.run.DEFAULT_WORKERS); each with the cluster's peak memory sampled.
+   conformance.run.DEFAULT_WORKERS); each with the cluster's peak memory sampled. Before each
+   timed run it waits until the previous run's namespaces are gone (`settle`), so neither suite
+   is charged for the other's clean-up.
 4. With `--variants`, brings up the broken clusters of tests/test_mutants.py (one at a time,
    same cluster name) and records which suite failed on each.
 5. Prints Markdown tables for the README. Raw data lands in `--out` (results.json, reports).
@@ -41,6 +43,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubernetes import client, config
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -60,6 +63,7 @@ TOPOLOGY = ROOT / "clusters" / "upstream" / "topology.yaml"
 FOCUS = "RuntimeClass|validates pod overhead is considered"
 UPSTREAM_TIMEOUT = 45 * 60
 SUITE_TIMEOUT = 30 * 60
+SETTLE_TIMEOUT = 180
 
 
 # The plugin writes summary.json only when asked (conformance.run asks); older checkouts lack the option.
@@ -119,9 +123,27 @@ def suite_command(topology: Path, report_dir: Path, workers: int, apiserver_args
     return command + (["-n", str(workers)] if workers > 1 else [])
 
 
+def settle(cluster: LocalCluster, timeout: float = SETTLE_TIMEOUT) -> float:
+    """Wait until no namespace is terminating; the seconds it took.
+
+    Both suites delete their namespaces at the end without waiting for them to go, and the
+    namespace controller's burst of LISTs and DELETEs (thousands of API requests) would
+    otherwise land on whichever run comes next and be counted as that run's time.
+    """
+    api = client.CoreV1Api(config.new_client_from_config(str(cluster.kubeconfig)))
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if not any(ns.metadata.deletion_timestamp for ns in api.list_namespace().items):
+            break
+        time.sleep(0.5)
+    api.api_client.close()
+    return time.monotonic() - began
+
+
 def timed(command: list[str], cluster: LocalCluster, log: Path, timeout: float,
           env: dict[str, str] | None = None) -> tuple[int, float, int]:
     log.parent.mkdir(parents=True, exist_ok=True)
+    settle(cluster)
     with log.open("w") as sink, PeakSampler(cluster.layout.root, interval=0.5) as sampler:
         began = time.monotonic()
         try:
