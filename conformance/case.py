@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from kubernetes.client import CoreV1Event as V1Event, V1Pod
 
 from clusters.provider import NodeEvidence, SandboxInfo
 from conformance import manifests, quantities
+from conformance.concurrently import Cancelled, each_at_once
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
 from conformance.namespaces import NamespacePool, await_default_service_account
 from conformance.node_changes import NodeChanges
@@ -73,6 +75,7 @@ class Case(PodStates, NodeChanges):
     _cleanups: list[Callable[[], None]] = field(default_factory=list)
     _counter: Any = field(default_factory=itertools.count)
     _changes: Changes | None = None
+    _cancelled: threading.Event = field(default_factory=threading.Event)
 
     # --- names and lifecycle ----------------------------------------------------------
 
@@ -125,16 +128,27 @@ class Case(PodStates, NodeChanges):
         if not self.settings.namespaces_swept_at_end:
             self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespace(name)))
 
-    def _sleep(self, seconds: float) -> None:
-        """Between looks at the namespace's Pods and events: until the next change, at most `seconds`.
+    def each(self, items: list[Any], check: Callable[[Any], None], label: Callable[[Any], str] = str) -> None:
+        """`check(item)` for every item at once (conformance.concurrently): one verdict naming each failure.
 
-        The watches start with the first wait of the test and stop with its cleanup.
+        The namespace and its watches are opened first, so the checks' threads share them.
         """
+        self._watch()
+        each_at_once(items, check, label, self._cancelled)
+
+    def _sleep(self, seconds: float) -> None:
+        """Between looks at the namespace's Pods and events: until the next change, at most `seconds`."""
+        if self._cancelled.is_set():
+            raise Cancelled("the test was interrupted")
+        self._watch().sleep(seconds)
+
+    def _watch(self) -> Changes:
+        """The watches start with the first wait of the test (or with `each`) and stop with its cleanup."""
         if self._changes is None:
             self._changes = Changes([(self.kube.core.list_namespaced_pod, (self.namespace,)),
                                      (self.kube.core.list_namespaced_event, (self.namespace,))]).start()
             self.defer(self._changes.stop)
-        self._changes.sleep(seconds)
+        return self._changes
 
     # --- RuntimeClasses -----------------------------------------------------------------
 

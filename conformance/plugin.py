@@ -310,6 +310,8 @@ def required_capabilities(item: pytest.Item) -> list[str]:
     handler = getattr(item, "callspec", None) and item.callspec.params.get("handler")
     if handler:
         needed.append(f"handler:{handler}")
+    if "handlers" in getattr(item, "fixturenames", ()):
+        needed += [f"handler:{h}" for h in _handlers_under_test(item.config)]
     return list(dict.fromkeys(needed))
 
 
@@ -443,6 +445,13 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
     request.node._rcc_case = case
     yield case
     case.close()
+
+
+@pytest.fixture
+def handlers(request: pytest.FixtureRequest) -> list[str]:
+    """Every handler under test, for a test that checks them all at once (`rcc.each`); the test
+    needs each of them (a missing one skips it, or fails it where the cluster's topology promised it)."""
+    return _handlers_under_test(request.config)
 
 
 def _default_image(options: RunOptions) -> str:

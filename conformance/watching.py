@@ -27,7 +27,11 @@ class Changes:
 
     def __init__(self, watches: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> None:
         self._watches = watches
-        self._changed = threading.Event()
+        # A count of notifications, and per waiting thread the count it last saw: several threads
+        # (Case.each) sleep on one Changes, and each must wake for a change it has not seen yet.
+        self._changed = threading.Condition()
+        self._generation = 0
+        self._seen = threading.local()
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._responses: list[Any] = []
@@ -41,9 +45,16 @@ class Changes:
         return self
 
     def sleep(self, seconds: float) -> None:
-        """Sleep up to `seconds`; return early if something changed since the last sleep."""
-        self._changed.wait(seconds)
-        self._changed.clear()
+        """Sleep up to `seconds`; return early if something changed since this thread's last sleep."""
+        with self._changed:
+            if self._generation == getattr(self._seen, "generation", 0):
+                self._changed.wait(seconds)
+            self._seen.generation = self._generation
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
 
     def stop(self) -> None:
         """End every watch at once (the blocked reads are shut down), then let the threads finish."""
@@ -70,7 +81,7 @@ class Changes:
                 self._responses.append(response)
             try:
                 for _chunk in response.stream(amt=None, decode_content=False):
-                    self._changed.set()
+                    self._notify()
             except Exception:  # noqa: BLE001 - shut down by stop(), or the stream dropped; reopen or end
                 pass
             finally:

@@ -6,13 +6,16 @@ from conformance.case import pin
 
 
 @pytest.mark.clause("RC-CRI-1")
-def test_handler_runs_on_every_node_whose_cri_configures_it(rcc, handler):
-    runtime_class = rcc.runtime_class(handler)
-    pods = {node: rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node))
-            for node in rcc.schedulable_nodes_with(handler)}
-    for node, pod in pods.items():
-        rcc.wait_succeeded(pod)
-        rcc.attach(f"{handler} on {node}", {"node": node, "handler": handler, "phase": "Succeeded"})
+def test_handler_runs_on_every_node_whose_cri_configures_it(rcc, handlers):
+    def runs_on_every_node(handler):
+        runtime_class = rcc.runtime_class(handler)
+        pods = {node: rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node))
+                for node in rcc.schedulable_nodes_with(handler)}
+        for node, pod in pods.items():
+            rcc.wait_succeeded(pod)
+            rcc.attach(f"{handler} on {node}", {"node": node, "handler": handler, "phase": "Succeeded"})
+
+    rcc.each(handlers, runs_on_every_node)
 
 
 @pytest.mark.window

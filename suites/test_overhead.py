@@ -86,15 +86,19 @@ def test_resource_quota_counts_overhead_and_rejects_a_pod_over_quota_only_by_ove
 
 
 @pytest.mark.clause("RC-OVH-7")
-def test_kubelet_sizes_the_pod_cgroup_with_overhead(rcc, handler):
+def test_kubelet_sizes_the_pod_cgroup_with_overhead(rcc, handlers):
     # Per handler: a sandboxing runtime (gVisor) puts its sandbox in this cgroup, so it must hold there too.
     # And per CRI: the kubelet makes the Pod cgroup with the CRI's help, so one node of each CRI is checked.
     rcc.exclusive("node-resources", shared=True)
-    runtime_class = rcc.runtime_class(handler, overhead={"cpu": "200m", "memory": "140Mi"})
     guaranteed = {"cpu": "100m", "memory": "100Mi"}
-    pods = [rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, requests=guaranteed, limits=guaranteed,
-                           node_selector=pin(node)) for node in rcc.one_node_per_cri(handler)]
-    for pod in pods:
-        rcc.wait_running(pod)
-        limits = pod_cgroup_limits(rcc, pod)
-        assert limits == {"cpu_quota_us": 30000, "memory_bytes": 251658240}, (pod.spec.node_selector, limits)
+
+    def sized_with_overhead(handler):
+        runtime_class = rcc.runtime_class(handler, overhead={"cpu": "200m", "memory": "140Mi"})
+        pods = [rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, requests=guaranteed,
+                               limits=guaranteed, node_selector=pin(node)) for node in rcc.one_node_per_cri(handler)]
+        for pod in pods:
+            rcc.wait_running(pod)
+            limits = pod_cgroup_limits(rcc, pod)
+            assert limits == {"cpu_quota_us": 30000, "memory_bytes": 251658240}, (pod.spec.node_selector, limits)
+
+    rcc.each(handlers, sized_with_overhead)

@@ -68,14 +68,20 @@ def test_runtime_class_toleration_lets_the_pod_land_on_a_node_tainted_for_the_ru
 
 @pytest.mark.window
 @pytest.mark.clause("RC-SCH-5")
-@pytest.mark.parametrize("with_class", [False, True], ids=["no-runtime-class", "class-without-toleration"])
-def test_pod_without_the_toleration_is_not_scheduled_onto_the_tainted_node(rcc, with_class):
+def test_pod_without_the_toleration_is_not_scheduled_onto_the_tainted_node(rcc):
     node = rcc.schedulable_nodes_with("runc")[0]
     rcc.taint_node(node, "sandboxed")
-    runtime_class = rcc.runtime_class("runc") if with_class else None
-    pod = rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node), tolerate_own_taint=False)
-    message = rcc.stays_unscheduled(pod)
-    assert "taint" in message, f"FailedScheduling does not mention the taint: {message}"
+
+    def stays_off_the_tainted_node(with_class):
+        runtime_class = rcc.runtime_class("runc") if with_class else None
+        pod = rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node),
+                             tolerate_own_taint=False)
+        message = rcc.stays_unscheduled(pod)
+        assert "taint" in message, f"FailedScheduling does not mention the taint: {message}"
+
+    # A Pod without a RuntimeClass, and one whose RuntimeClass has no toleration: watched at once.
+    rcc.each([False, True], stays_off_the_tainted_node,
+             label=lambda with_class: "class-without-toleration" if with_class else "no-runtime-class")
 
 
 @pytest.mark.clause("RC-SCH-6")

@@ -6,21 +6,27 @@ from conformance.case import pin
 
 
 @pytest.mark.clause("RC-USE-1")
-def test_pod_naming_a_runtime_class_with_a_configured_handler_runs_to_succeeded(rcc, handler):
-    runtime_class, on_node = rcc.runtime_class_on_nodes_with(handler)
-    pod = rcc.create_pod(["sh", "-c", "echo ran under $0"], runtime_class=runtime_class, node_selector=on_node)
-    rcc.wait_succeeded(pod)
+def test_pod_naming_a_runtime_class_with_a_configured_handler_runs_to_succeeded(rcc, handlers):
+    def runs_to_succeeded(handler):
+        runtime_class, on_node = rcc.runtime_class_on_nodes_with(handler)
+        pod = rcc.create_pod(["sh", "-c", "echo ran under $0"], runtime_class=runtime_class, node_selector=on_node)
+        rcc.wait_succeeded(pod)
+
+    rcc.each(handlers, runs_to_succeeded)
 
 
 @pytest.mark.clause("RC-USE-2")
-def test_cri_sandbox_of_the_pod_reports_the_runtime_class_handler(rcc, handler):
-    # Each CRI implementation reports the handler its own way: checked on one node of each.
-    runtime_class = rcc.runtime_class(handler)
-    pods = [rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node))
-            for node in rcc.one_node_per_cri(handler)]
-    for pod in pods:
-        rcc.wait_succeeded(pod)
-        assert rcc.sandbox_of(pod).runtime_handler == handler, pod.spec.node_selector
+def test_cri_sandbox_of_the_pod_reports_the_runtime_class_handler(rcc, handlers):
+    def sandbox_reports(handler):
+        # Each CRI implementation reports the handler its own way: checked on one node of each.
+        runtime_class = rcc.runtime_class(handler)
+        pods = [rcc.create_pod(["true"], runtime_class=runtime_class, node_selector=pin(node))
+                for node in rcc.one_node_per_cri(handler)]
+        for pod in pods:
+            rcc.wait_succeeded(pod)
+            assert rcc.sandbox_of(pod).runtime_handler == handler, pod.spec.node_selector
+
+    rcc.each(handlers, sandbox_reports)
 
 
 @pytest.mark.clause("RC-USE-3")
@@ -63,16 +69,19 @@ def test_pod_naming_a_runtime_class_whose_handler_no_node_has_never_runs(rcc):
 
 @pytest.mark.window
 @pytest.mark.clause("RC-USE-6")
-def test_deleting_a_runtime_class_rejects_new_pods_and_keeps_running_ones(rcc, handler):
-    runtime_class, on_node = rcc.runtime_class_on_nodes_with(handler)
-    running = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, node_selector=on_node)
-    rcc.wait_running(running)
-    rcc.delete_runtime_class(runtime_class)
-    # Admission reads RuntimeClasses from an informer cache: the deletion reaches it shortly after.
-    refused = rcc.eventual_pod_rejection(runtime_class=runtime_class)
-    assert refused.status == 403, refused
-    assert f'RuntimeClass "{runtime_class}" not found' in refused.message
-    rcc.keeps_running(running)
+def test_deleting_a_runtime_class_rejects_new_pods_and_keeps_running_ones(rcc, handlers):
+    def rejects_new_keeps_running(handler):
+        runtime_class, on_node = rcc.runtime_class_on_nodes_with(handler)
+        running = rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, node_selector=on_node)
+        rcc.wait_running(running)
+        rcc.delete_runtime_class(runtime_class)
+        # Admission reads RuntimeClasses from an informer cache: the deletion reaches it shortly after.
+        refused = rcc.eventual_pod_rejection(runtime_class=runtime_class)
+        assert refused.status == 403, refused
+        assert f'RuntimeClass "{runtime_class}" not found' in refused.message
+        rcc.keeps_running(running)
+
+    rcc.each(handlers, rejects_new_keeps_running)
 
 
 @pytest.mark.clause("RC-USE-7")
