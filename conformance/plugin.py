@@ -1,7 +1,8 @@
-"""The pytest plugin: options, markers, the run's lifecycle hooks and the `rcc` fixture.
+"""The pytest plugin: options, markers and the run's lifecycle hooks.
 
 Thin on purpose: bring-up and probing live in `session`, per-test work in
-`case`, clause bookkeeping in `matrix`. Loaded by the root conftest.py and
+`case`, clause bookkeeping in `matrix`, collection and set-up hooks in
+`selection`, the `rcc` and `handlers` fixtures in `fixtures`. Loaded by the root conftest.py and
 registered as the `conformance.plugin` pytest11 entry point.
 """
 
@@ -20,23 +21,22 @@ from kubernetes.client.exceptions import ApiException
 from clusters.local.apiserver_flags import never_ready_reason
 from clusters.local.errors import ClusterError
 from conformance import matrix
-from conformance.case import DEFAULT_TIMEOUTS, Case, RunSettings
-from conformance.clauses import CLAUSES, FAMILIES
+from conformance.case import DEFAULT_TIMEOUTS
 from conformance.kube import ConnectionProblem, as_rejection
 from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease, live_runs
 from conformance.namespaces import NamespacePool
-from conformance.preflight import API_CLAUSE, Facts, capability_table, runtimeclass_api_missing
+from conformance.preflight import Facts, capability_table
 from conformance.isolation import PROPERTY as ISOLATION_PROPERTY
-from conformance.session import (RunOptions, RunState, connect_run, evidence_for, existing_kubeconfig,
+from conformance.session import (RunOptions, RunState, connect_run, existing_kubeconfig,
                                  declared_by_user, isolation_table, make_provider, new_run_id, probe_run)
 from conformance.sweep import sweep, sweep_dead_runs
+from conformance.stash_keys import KUBE, LEASE, POOL, PROVIDER, STATE
+# Hooks and fixtures kept in their own modules; pytest finds them as attributes of this plugin.
+from conformance.fixtures import default_image, handlers, rcc  # noqa: F401
+from conformance.selection import (handlers_under_test, pytest_collection_finish,  # noqa: F401
+                                   pytest_collection_modifyitems, pytest_generate_tests, pytest_runtest_setup)
 
-STATE = pytest.StashKey[RunState]()
-PROVIDER = pytest.StashKey[object]()
-KUBE = pytest.StashKey[object]()
-LEASE = pytest.StashKey[RunLease]()
-POOL = pytest.StashKey[NamespacePool]()
 RUN_ID = re.compile(r"^[a-z0-9]{1,20}$")
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
 _isolation_rows: list[dict] = []  # RC-USE-8 observations, for the report's isolation table
@@ -210,7 +210,7 @@ def _bring_up(config: pytest.Config, options: RunOptions):
         nodes = [n.metadata.name for n in kube.core.list_node().items
                  if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
         progress(f"node probe: a privileged Pod per node ({len(nodes)}) in namespace rcc-probe-{options.run_id}")
-        problem = start_probes(kube, options.run_id, options.image or _default_image(options), nodes,
+        problem = start_probes(kube, options.run_id, options.image or default_image(options), nodes,
                                timeout=options.timeouts["pod-start"])
     facts = probe_run(kube, options, provider, problem)
     declared = getattr(provider, "declared_handlers", [])
@@ -233,107 +233,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     capabilities = ["workspace", "admin", "nodes>=2", "node-evidence", "disruptive",
                     *(f"handler:{h}" for h in facts.handlers)]
     return capability_table(facts, capabilities)
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Suite tests that take `handler` run once per handler under test ("for every handler")."""
-    if "handler" in metafunc.fixturenames and metafunc.definition.get_closest_marker("clause") \
-            and not any("handler" in m.args[0] for m in metafunc.definition.iter_markers("parametrize")):
-        metafunc.parametrize("handler", _handlers_under_test(metafunc.config))
-
-
-def _handlers_under_test(config: pytest.Config) -> list[str]:
-    if config.option.handler:
-        return list(config.option.handler)
-    if STATE in config.stash:
-        state = config.stash[STATE]
-        return sorted(set(state.facts.handlers) | set(state.declared_handlers))
-    if config.option.cluster == "local" and not config.option.kubeconfig:
-        # Listing without a cluster: the embedded topology says which handlers there will be.
-        from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
-
-        topology = load_topology(config.option.topology or DEFAULT_TOPOLOGY)
-        return sorted({h for node in topology.nodes for h in node.promised_handlers})
-    return ["runc"]
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Longest first: xdist hands tests out in this order, so the tests that wait out a window start
-    # at once instead of leaving a tail of them for the end (stable: otherwise file order).
-    items.sort(key=lambda item: item.get_closest_marker("window") is None)
-    for item in items:
-        ids = [cid for mark in item.iter_markers("clause") for cid in mark.args]
-        unknown = [cid for cid in ids if cid not in CLAUSES]
-        if unknown:
-            raise pytest.UsageError(f"{item.nodeid}: unknown clause {', '.join(unknown)}; "
-                                    f"clauses are defined in conformance/clauses.py")
-        if not ids:
-            continue
-        item.user_properties.append(("clauses", ",".join(ids)))
-        first = CLAUSES[ids[0]]
-        item.add_marker(allure.epic(FAMILIES[first.family]))
-        for cid in ids:
-            item.add_marker(allure.feature(f"{cid}: {CLAUSES[cid].title}"))
-            item.add_marker(allure.link(CLAUSES[cid].anchor, name=cid))
-        item.add_marker(allure.story(item.originalname if hasattr(item, "originalname") else item.name))
-    _gate_on_runtimeclass_api(config, items)
-
-
-def _gate_on_runtimeclass_api(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A cluster that does not serve node.k8s.io/v1: only RC-API-1's tests stay (they fail in setup with
-    the sentence naming the missing group/version); every other test is deselected, so its clauses
-    are untested, and summary.json says why."""
-    if STATE not in config.stash or runtimeclass_api_missing(config.stash[STATE].facts) is None:
-        return
-    kept = [i for i in items if {c for m in i.iter_markers("clause") for c in m.args} == {API_CLAUSE}]
-    dropped = [i for i in items if i not in kept]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    if not session.config.option.list_tests:
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    for item in session.items:
-        clauses = ",".join(cid for mark in item.iter_markers("clause") for cid in mark.args)
-        needs = ", ".join(required_capabilities(item)) or "-"
-        reporter.write_line(f"{item.nodeid}\n    clauses: {clauses or '-'}; needs: {needs}")
-
-
-def required_capabilities(item: pytest.Item) -> list[str]:
-    """Every suite test works in its own namespace (`workspace`), plus what its clauses need."""
-    needed = ["workspace"] if "rcc" in getattr(item, "fixturenames", ()) else []
-    needed += [cap for mark in item.iter_markers("clause") for cid in mark.args for cap in CLAUSES[cid].capabilities]
-    needed += [cap for mark in item.iter_markers("needs") for cap in mark.args]
-    handler = getattr(item, "callspec", None) and item.callspec.params.get("handler")
-    if handler:
-        needed.append(f"handler:{handler}")
-    if "handlers" in getattr(item, "fixturenames", ()):
-        needed += [f"handler:{h}" for h in _handlers_under_test(item.config)]
-    return list(dict.fromkeys(needed))
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    config = item.config
-    if STATE not in config.stash or not list(item.iter_markers("clause")):
-        return
-    state = config.stash[STATE]
-    facts = state.facts
-    api_missing = runtimeclass_api_missing(facts)
-    if api_missing:  # only RC-API-1's tests are left (see _gate_on_runtimeclass_api)
-        pytest.fail(f"{API_CLAUSE}: {api_missing}", pytrace=False)
-    for capability in required_capabilities(item):
-        why = facts.why_missing(capability)
-        if why and capability.startswith("handler:") and capability.split(":", 1)[1] in state.declared_handlers:
-            # The cluster the suite made promises this handler: its absence is a defect, not a gap.
-            pytest.fail(f"handler {capability.split(':', 1)[1]!r} is promised by the cluster's topology, but {why}")
-        if why:
-            message = f"missing capability {capability}: {why}"
-            if state.options.strict:
-                pytest.fail(f"--strict: {message}")
-            pytest.skip(message)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -387,7 +286,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         try:
             state = config.stash.get(STATE, None)
             summary = report.session_summary(session, exitstatus, _tracker, state,
-                                             _handlers_under_test(config) if state is not None else (),
+                                             handlers_under_test(config) if state is not None else (),
                                              isolation=_isolation_rows)
             report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
         except Exception as exc:  # noqa: BLE001 - the report must not keep the cluster from being cleaned up
@@ -423,41 +322,3 @@ def _other_live_runs(kube, run_id: str) -> set[str]:
         return (live_runs(kube) or set()) - {run_id}
     except Exception:  # noqa: BLE001 - an unreachable API server has no run to protect
         return set()
-
-
-@pytest.fixture
-def rcc(request: pytest.FixtureRequest, record_property) -> Case:
-    """The test's view of the cluster: its own namespace (opened on first use), factories with cleanup,
-    waiters, evidence."""
-    config = request.config
-    if STATE not in config.stash:
-        pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
-    state = config.stash[STATE]
-    worker = getattr(config, "workerinput", {}).get("workerid", "gw")
-    evidence, _ = evidence_for(config.stash[PROVIDER], state.options, config.stash[KUBE])
-    settings = RunSettings(run_id=state.options.run_id, worker=worker,
-                           image=state.options.image or _default_image(state.options),
-                           timeouts=state.options.timeouts,
-                           facts=state.facts, evidence=evidence, isolation=state.isolation,
-                           namespaces_swept_at_end=config.stash[PROVIDER] is not None)
-    case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
-                record_property=record_property, pool=config.stash.get(POOL, None))
-    request.node._rcc_case = case
-    yield case
-    case.close()
-
-
-@pytest.fixture
-def handlers(request: pytest.FixtureRequest) -> list[str]:
-    """Every handler under test, for a test that checks them all at once (`rcc.each`); the test
-    needs each of them (a missing one skips it, or fails it where the cluster's topology promised it)."""
-    return _handlers_under_test(request.config)
-
-
-def _default_image(options: RunOptions) -> str:
-    # Both providers build the busybox test image here and load it into the nodes (no registry needed).
-    if options.cluster in ("local", "kind"):
-        from clusters.local.images import TEST_IMAGE
-
-        return TEST_IMAGE
-    return "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"

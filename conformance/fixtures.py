@@ -1,0 +1,51 @@
+"""The fixtures suite tests take: `rcc` (the test's Case) and `handlers` (every handler under test).
+
+Registered through conformance.plugin, which imports them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.case import Case, RunSettings
+from conformance.selection import handlers_under_test
+from conformance.session import RunOptions, evidence_for
+from conformance.stash_keys import KUBE, POOL, PROVIDER, STATE
+
+
+@pytest.fixture
+def rcc(request: pytest.FixtureRequest, record_property) -> Case:
+    """The test's view of the cluster: its own namespace (opened on first use), factories with cleanup,
+    waiters, evidence."""
+    config = request.config
+    if STATE not in config.stash:
+        pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
+    state = config.stash[STATE]
+    worker = getattr(config, "workerinput", {}).get("workerid", "gw")
+    evidence, _ = evidence_for(config.stash[PROVIDER], state.options, config.stash[KUBE])
+    settings = RunSettings(run_id=state.options.run_id, worker=worker,
+                           image=state.options.image or default_image(state.options),
+                           timeouts=state.options.timeouts,
+                           facts=state.facts, evidence=evidence, isolation=state.isolation,
+                           namespaces_swept_at_end=config.stash[PROVIDER] is not None)
+    case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
+                record_property=record_property, pool=config.stash.get(POOL, None))
+    request.node._rcc_case = case
+    yield case
+    case.close()
+
+
+@pytest.fixture
+def handlers(request: pytest.FixtureRequest) -> list[str]:
+    """Every handler under test, for a test that checks them all at once (`rcc.each`); the test
+    needs each of them (a missing one skips it, or fails it where the cluster's topology promised it)."""
+    return handlers_under_test(request.config)
+
+
+def default_image(options: RunOptions) -> str:
+    # Both providers build the busybox test image here and load it into the nodes (no registry needed).
+    if options.cluster in ("local", "kind"):
+        from clusters.local.images import TEST_IMAGE
+
+        return TEST_IMAGE
+    return "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"
