@@ -89,7 +89,7 @@ def test_down_without_a_running_engine_keeps_an_unfinished_hugetlb_duty(tmp_path
     (engine_dir / "dockerd.log").write_text("old log\n")
     monkeypatch.setattr(engine, "ENGINE_DIR", engine_dir)
     monkeypatch.setattr(engine, "PIDFILE", engine_dir / "dockerd.pid")
-    monkeypatch.setattr(engine, "_remove_docker_cgroups", lambda: None)
+    monkeypatch.setattr(engine, "_remove_engine_cgroups", lambda: None)
     still_used: list[bool] = [True]
     monkeypatch.setattr(engine, "_release_hugetlb", lambda progress: not still_used[0])
 
@@ -99,3 +99,22 @@ def test_down_without_a_running_engine_keeps_an_unfinished_hugetlb_duty(tmp_path
     still_used[0] = False
     engine.down(progress=lambda _: None)
     assert not engine_dir.exists()
+
+
+def test_down_removes_the_empty_cgroups_under_the_engines_own_parent_and_nothing_else(tmp_path, monkeypatch):
+    # Folders stand in for two v1 hierarchies: a file in a folder makes rmdir fail, as a process does.
+    hugetlb, memory = tmp_path / "hugetlb", tmp_path / "memory"
+    left_by_kubelet = hugetlb / engine.CGROUP_PARENT / "0123abcd" / "kubelet.slice" / "kubelet-kubepods.slice"
+    left_by_kubelet.mkdir(parents=True)
+    busy = memory / engine.CGROUP_PARENT / "4567ef" / "kubelet.slice"
+    busy.mkdir(parents=True)
+    (busy / "a-process").write_text("")
+    others = hugetlb / "docker" / "a-user-container" / "kubelet.slice"
+    others.mkdir(parents=True)
+    monkeypatch.setattr(engine.host, "v1_controllers", lambda: [hugetlb, memory])
+    monkeypatch.setattr(engine.host, "CGROUP_V2_HYBRID", tmp_path / "unified")
+
+    engine._remove_engine_cgroups()
+    assert not (hugetlb / engine.CGROUP_PARENT).exists()
+    assert busy.is_dir(), "a cgroup with a process in it stays"
+    assert others.is_dir(), "another engine's cgroups are not ours to remove"

@@ -23,8 +23,11 @@ On a cgroup v1 hybrid host whose cgroup2 still owns ``hugetlb``, ``up`` mounts
 the v1 ``hugetlb`` hierarchy (the local cluster's ``mount_hugetlb_if_needed``)
 before any node starts: runc then places each node container in it, the node
 sees its own part (private cgroupns) as it sees every other controller, and
-crun inside the node accepts the hybrid layout. ``down`` unmounts it only if
-``up`` mounted it and no cgroup is left in it (a local cluster may use it).
+crun inside the node accepts the hybrid layout. The engine's containers get
+their own parent cgroup (``rcc-kind-engine``) in every hierarchy; ``down``
+removes the empty cgroups left there (a kind node's kubelet makes some), then
+unmounts hugetlb only if ``up`` mounted it and no cgroup is left in it (a local
+cluster may use it).
 
 Hosts whose capability bounding set lacks a capability (here
 ``CAP_SYS_RESOURCE``) cannot start ``--privileged`` containers: runc asks for
@@ -58,6 +61,7 @@ DOCKER_HOST = f"unix://{SOCKET}"
 PIDFILE = ENGINE_DIR / "dockerd.pid"
 RUNTIME_NAME = "rcc-runc"
 START_TIMEOUT = 90.0
+CGROUP_PARENT = "rcc-kind-engine"
 
 Progress = Callable[[str], None]
 
@@ -79,6 +83,9 @@ def daemon_config(runtime_path: Path | None) -> dict:
         "ip-masq": False,
         "bridge": "none",
         "storage-driver": "overlay2",
+        # Its own parent cgroup in every hierarchy, so `down` can tell its cgroups from those of
+        # any other engine on the host (which use `docker`) and remove what its containers leave.
+        "cgroup-parent": f"/{CGROUP_PARENT}",
         "log-level": "warn",
     }
     if runtime_path is not None:
@@ -175,7 +182,7 @@ def down(progress: Progress = print, purge: bool = False) -> None:
         progress(f"engine: stopping dockerd (pid {pid})")
         _stop(pid)
     _unmount_under(ENGINE_DIR, data_root())
-    _remove_docker_cgroups()
+    _remove_engine_cgroups()
     if _restore_host(progress):
         # A duty left (hugetlb still used by another cluster): keep only its record for the next `down`.
         for entry in ENGINE_DIR.iterdir():
@@ -265,7 +272,7 @@ def _restore_host(progress: Progress) -> bool:
 
 def _release_hugetlb(progress: Progress) -> bool:
     """Unmount the hugetlb hierarchy ``up`` mounted once no cgroup is left in it; False while one is."""
-    _remove_docker_cgroups()
+    _remove_engine_cgroups()
     if not host.HUGETLB.is_dir():
         return True
     if any(p.is_dir() for p in host.HUGETLB.iterdir()):
@@ -277,13 +284,29 @@ def _release_hugetlb(progress: Progress) -> bool:
     return True
 
 
-def _remove_docker_cgroups() -> None:
-    """The empty ``docker`` parent cgroup dockerd leaves in each v1 hierarchy."""
+def _remove_engine_cgroups() -> None:
+    """The cgroups this engine's containers leave under its parent, in every hierarchy, deepest first.
+
+    Removing a kind node container leaves behind, in the v1 hierarchies, the empty cgroups its
+    kubelet made (`kubelet.slice/...`); in the hugetlb hierarchy `up` mounted they kept `down`
+    from unmounting it. Only empty cgroups can be removed (rmdir fails on one with a process),
+    and only under this engine's own parent. The empty ``docker`` parent of earlier versions goes too.
+    """
     for hierarchy in [*host.v1_controllers(), host.CGROUP_V2_HYBRID]:
-        try:
-            (hierarchy / "docker").rmdir()
-        except OSError:
-            pass
+        parent = hierarchy / CGROUP_PARENT
+        if parent.is_dir():
+            for folder in sorted((p for p in parent.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
+                                 reverse=True):
+                _rmdir(folder)
+            _rmdir(parent)
+        _rmdir(hierarchy / "docker")
+
+
+def _rmdir(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
 
 
 def _forward_policy() -> str | None:
