@@ -8,17 +8,13 @@ crash, knows exactly what to stop and undo.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import ssl
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -29,49 +25,16 @@ from clusters.local.cri import NodeCRI, cri_for
 from clusters.local.errors import ClusterError
 from clusters.local.layout import DEFAULT_STATE_ROOT, ClusterLayout, NodeLayout
 from clusters.local.pki import CertPair, ClusterPKI, issue_control_plane, issue_kubelet, write_kubeconfig
+from clusters.local import host_state
+from clusters.local.host_state import HostState
 from clusters.local.processes import ProcessRecord
+from clusters.local.readiness import ApiReadiness, http_ok
 from clusters.local.topology import Topology
 
 Progress = Callable[[str], None]
 
 # Hard-coded in the kubelet's device manager (pluginapi.KubeletSocket), outside --root-dir.
 KUBELET_DEVICE_PLUGIN_SOCKET = Path("/var/lib/kubelet/device-plugins/kubelet.sock")
-
-
-@dataclass
-class HostState:
-    """What `up` started and changed; persisted as JSON next to the cluster."""
-
-    processes: list[ProcessRecord] = field(default_factory=list)
-    mounted_hugetlb: bool = False
-    created_run_containerd: bool = False
-    created_var_lib_kubelet: bool = False
-    iptables_before: list[str] = field(default_factory=list)
-    fingerprint: str = ""
-    raised_inotify_from: int = 0  # the fs.inotify.max_user_instances found, when `up` had to raise it
-
-    def to_json(self) -> dict:
-        return {
-            "processes": [p.to_json() for p in self.processes],
-            "mounted_hugetlb": self.mounted_hugetlb,
-            "created_run_containerd": self.created_run_containerd,
-            "created_var_lib_kubelet": self.created_var_lib_kubelet,
-            "iptables_before": sorted(self.iptables_before),
-            "fingerprint": self.fingerprint,
-            "raised_inotify_from": self.raised_inotify_from,
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict) -> "HostState":
-        return cls(
-            processes=[ProcessRecord.from_json(p) for p in raw.get("processes", [])],
-            mounted_hugetlb=raw.get("mounted_hugetlb", False),
-            created_run_containerd=raw.get("created_run_containerd", False),
-            created_var_lib_kubelet=raw.get("created_var_lib_kubelet", False),
-            iptables_before=raw.get("iptables_before", []),
-            fingerprint=raw.get("fingerprint", ""),
-            raised_inotify_from=raw.get("raised_inotify_from", 0),
-        )
 
 
 class LocalCluster:
@@ -89,6 +52,7 @@ class LocalCluster:
                                          for spec, layout in zip(topology.nodes, self.nodes)}
         self._state = HostState()
         self._state_lock = threading.Lock()
+        self._api = ApiReadiness(self.layout.kubeconfig)
 
     # --- public lifecycle ---------------------------------------------------------
 
@@ -204,11 +168,7 @@ class LocalCluster:
         others = self.layout.other_clusters()
         if not others:
             return False
-        heir = others[0]
-        raw = json.loads(heir.read_text())
-        for key, owned in shared.items():
-            raw[key] = _merge_duty(raw.get(key, False), owned)
-        heir.write_text(json.dumps(raw, indent=2))
+        host_state.hand_over(others[0], shared)
         return True
 
     def is_healthy(self) -> bool:
@@ -220,11 +180,7 @@ class LocalCluster:
             return False
         if state.fingerprint != self.fingerprint:
             return False  # same name, other shape: a variant must not reuse the default cluster
-        try:
-            self._api_get("/readyz")
-            return self._node_states()[1] == {n.name for n in self.topology.nodes}
-        except (OSError, ValueError):
-            return False
+        return self._api.ready() and self._api.node_states()[1] == {n.name for n in self.topology.nodes}
 
     def status(self) -> dict:
         state = self._load_state()
@@ -293,13 +249,13 @@ class LocalCluster:
         os.chmod(self.layout.etcd_data, 0o700)
         etcd = self._launch("etcd", [str(binaries["etcd"]),
                                      *config.etcd_args(self.topology, self.layout, certs["etcd-server"], ca.cert)])
-        self._await(etcd, lambda: self._http_ok(f"https://127.0.0.1:{self.topology.ports.etcd_client}/health",
+        self._await(etcd, lambda: http_ok(f"https://127.0.0.1:{self.topology.ports.etcd_client}/health",
                                                  ca.cert, certs["apiserver-etcd-client"]), timeout=30)
         apiserver = self._launch("kube-apiserver", [
             str(binaries["kube-apiserver"]),
             *config.apiserver_args(self.topology, self.layout, certs, ca.cert, sa_key, sa_pub,
                                    self.apiserver_extra_args)])
-        self._await(apiserver, lambda: self._api_get("/readyz") is not None, timeout=90)
+        self._await(apiserver, lambda: self._api.ready(), timeout=90)
         cm = self._launch("kube-controller-manager", [
             str(binaries["kube-controller-manager"]),
             *config.controller_manager_args(self.topology, self.layout, ca.cert, ca.key, sa_key,
@@ -307,9 +263,9 @@ class LocalCluster:
         scheduler = self._launch("kube-scheduler", [str(binaries["kube-scheduler"]),
                                                     *config.scheduler_args(self.topology, self.layout,
                                                                            certs["scheduler-serving"])])
-        self._await(cm, lambda: self._http_ok(f"https://127.0.0.1:{self.topology.ports.controller_manager}/healthz",
+        self._await(cm, lambda: http_ok(f"https://127.0.0.1:{self.topology.ports.controller_manager}/healthz",
                                                ca.cert, certs["admin"]), timeout=60)
-        self._await(scheduler, lambda: self._http_ok(f"https://127.0.0.1:{self.topology.ports.scheduler}/healthz",
+        self._await(scheduler, lambda: http_ok(f"https://127.0.0.1:{self.topology.ports.scheduler}/healthz",
                                                       ca.cert, certs["admin"]), timeout=60)
 
     def _runtime_paths(self, binaries: Binaries) -> dict[str, Path]:
@@ -349,7 +305,7 @@ class LocalCluster:
         # Every kubelet binds the same hard-coded device-plugin socket (KUBELET_DEVICE_PLUGIN_SOCKET,
         # whatever --root-dir says); started together they race for it. One at a time, each
         # replaces the previous one's socket file, which is harmless without device plugins.
-        self._await(record, lambda: self._http_ok(f"http://{spec.address}:10248/healthz"), timeout=60)
+        self._await(record, lambda: http_ok(f"http://{spec.address}:10248/healthz"), timeout=60)
 
     def _await_nodes(self, timeout: float = 90) -> None:
         """Wait for registration, give each Node its loopback address, then wait for Ready.
@@ -363,18 +319,17 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
-            registered, ready = self._node_states()
+            registered, ready = self._api.node_states()
             for name in (registered & wanted) - patched:
                 spec = self.topology.node(name)
-                self._api_patch(f"/api/v1/nodes/{name}/status", {"status": {"addresses": [
-                    {"type": "InternalIP", "address": spec.address}, {"type": "Hostname", "address": name}]}})
+                self._api.set_node_address(name, spec.address)
                 patched.add(name)
                 self.progress(f"node {name}: registered, address {spec.address}")
-            if ready >= wanted and patched >= wanted and self._default_service_account_exists():
+            if ready >= wanted and patched >= wanted and self._api.default_service_account_exists():
                 self._save_state()
                 return
             time.sleep(0.1)
-        missing = sorted(wanted - self._node_states()[1])
+        missing = sorted(wanted - self._api.node_states()[1])
         logs = ", ".join(str(self.layout.log(f"kubelet-{n}")) for n in missing)
         raise ClusterError(f"nodes {', '.join(missing)} did not become Ready within {timeout:.0f}s; see {logs}")
 
@@ -454,92 +409,17 @@ class LocalCluster:
             endpoints += [(spec.address, 10250, f"kubelet {spec.name}"), (spec.address, 10248, f"kubelet {spec.name}")]
         return endpoints
 
-    def _ssl_context(self, ca: Path, client: CertPair) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(ca))
-        context.load_cert_chain(str(client.cert), str(client.key))
-        return context
-
-    def _http_ok(self, url: str, ca: Path | None = None, client: CertPair | None = None) -> bool:
-        context = self._ssl_context(ca, client) if ca and client else None
-        with urllib.request.urlopen(url, context=context, timeout=5) as response:
-            return response.status == 200
-
-    def _admin(self) -> tuple[Path, CertPair]:
-        pki = self.layout.pki
-        return ClusterPKI(pki).ca_pair().cert, CertPair(cert=pki / "admin.crt", key=pki / "admin.key")
-
-    def _api_request(self, method: str, path: str, body: dict | None = None) -> dict:
-        ca, admin = self._admin()
-        if not ca.exists():
-            raise OSError("no PKI yet")
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.server + path, data=data, method=method,
-                                         headers={"Content-Type": "application/merge-patch+json"})
-        with urllib.request.urlopen(request, context=self._ssl_context(ca, admin), timeout=10) as response:
-            text = response.read().decode()
-        return json.loads(text) if text.startswith("{") else {"body": text}
-
-    def _api_get(self, path: str) -> dict:
-        return self._api_request("GET", path)
-
-    def _api_patch(self, path: str, body: dict) -> dict:
-        return self._api_request("PATCH", path, body)
-
-    def _default_service_account_exists(self) -> bool:
-        """Pods are rejected until the controller-manager has made the namespace's `default` account."""
-        try:
-            self._api_get("/api/v1/namespaces/default/serviceaccounts/default")
-            return True
-        except OSError:
-            return False
-
-    def _node_states(self) -> tuple[set[str], set[str]]:
-        """Registered nodes, and those ready for Pods, from one list call.
-
-        Ready for Pods: condition Ready, an address, Node.status.runtimeHandlers (the kubelet
-        reports them from its CRI shortly after Ready), and none of the node.kubernetes.io/
-        taints (the kubelet registers with not-ready, the node lifecycle controller lifts it).
-        The suite reads its facts right after `up`.
-        """
-        try:
-            items = self._api_get("/api/v1/nodes")["items"]
-        except OSError:
-            return set(), set()
-        registered = {n["metadata"]["name"] for n in items}
-        ready = {n["metadata"]["name"] for n in items
-                 if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
-                 and n["status"].get("addresses") and n["status"].get("runtimeHandlers")
-                 and not any(t["key"].startswith("node.kubernetes.io/") for t in n["spec"].get("taints") or [])}
-        return registered, ready
-
     # --- state file -----------------------------------------------------------------
 
     def _save_state(self) -> None:
-        """Atomic write; serialised because containerds are launched from worker threads."""
+        """Serialised: containerds are launched from worker threads."""
         with self._state_lock:
             self.layout.root.mkdir(parents=True, exist_ok=True)
-            self._keep_inherited_duties()
-            tmp = self.layout.state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self._state.to_json(), indent=2))
-            tmp.rename(self.layout.state_file)
-
-    def _keep_inherited_duties(self) -> None:
-        """A cluster that went down while this one was starting may have handed its host-wide undo
-        duties over through the state file; writing the in-memory state must not drop them."""
-        try:
-            raw = json.loads(self.layout.state_file.read_text())
-        except (OSError, ValueError):
-            return
-        for duty in ("mounted_hugetlb", "created_run_containerd", "created_var_lib_kubelet", "raised_inotify_from"):
-            if raw.get(duty):
-                setattr(self._state, duty, _merge_duty(getattr(self._state, duty), raw[duty]))
+            host_state.save(self._state, self.layout.state_file)
 
     def _load_state(self) -> HostState:
         """The state file is the truth: another cluster's `down` may have handed duties over to it."""
-        try:
-            return HostState.from_json(json.loads(self.layout.state_file.read_text()))
-        except (OSError, ValueError):
-            return self._state
+        return host_state.load(self.layout.state_file) or self._state
 
     def _remove_state_folder(self, keep_logs: bool) -> None:
         if not self.layout.root.exists():
@@ -550,11 +430,4 @@ class LocalCluster:
                     shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
             return
         shutil.rmtree(self.layout.root, ignore_errors=True)
-
-
-def _merge_duty(mine: bool | int, inherited: bool | int) -> bool | int:
-    """Undo duties add up; of two limits found before raising, the earlier (lower) one is the host's own."""
-    held = [v for v in (mine, inherited) if v]
-    limits = [v for v in held if not isinstance(v, bool)]
-    return min(limits) if limits else bool(held) if isinstance(mine, bool) else 0
 

@@ -1,0 +1,109 @@
+"""What the local cluster's start-up waits on: component health endpoints, and the API server's answers.
+
+The API server is asked through the official client (the admin kubeconfig `up` wrote), like
+every other talk to it in the project; the other components' /healthz (etcd, the
+controller-manager, the scheduler, each kubelet) are plain HTTPS or HTTP GETs. The client is
+imported on first use, so `down` and `status` of a stopped cluster do not pay for it.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from clusters.local.pki import CertPair
+
+# Start-up polls while the API server is still coming up: one try per look, no urllib3 retries
+# (they would log a warning for every refused connection).
+REQUEST_TIMEOUT = 5
+
+
+def http_ok(url: str, ca: Path | None = None, client: CertPair | None = None) -> bool:
+    """GET `url` (client certificate and CA for https); True on 200."""
+    context = None
+    if ca and client:
+        context = ssl.create_default_context(cafile=str(ca))
+        context.load_cert_chain(str(client.cert), str(client.key))
+    with urllib.request.urlopen(url, context=context, timeout=REQUEST_TIMEOUT) as response:
+        return response.status == 200
+
+
+class ApiReadiness:
+    """The API server's answers `up` waits on, through the official kubernetes client."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self._kubeconfig = kubeconfig
+        self._api: Any = None
+
+    @staticmethod
+    def _not_yet() -> tuple[type[BaseException], ...]:
+        """What an API server that is not up (or not ready) answers: an HTTP error status, or no answer."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        return ApiException, HTTPError, OSError
+
+    def _client(self) -> Any:
+        if self._api is None:
+            if not self._kubeconfig.exists():
+                raise OSError(f"no kubeconfig yet at {self._kubeconfig}")
+            from kubernetes import config
+
+            api = config.new_client_from_config(config_file=str(self._kubeconfig))
+            api.rest_client.pool_manager.connection_pool_kw["retries"] = False
+            self._api = api
+        return self._api
+
+    def _core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self._client())
+
+    def ready(self) -> bool:
+        """GET /readyz answers 200 (every post-start hook done)."""
+        try:
+            response = self._client().call_api("/readyz", "GET", auth_settings=["BearerToken"],
+                                               _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+            return response.status == 200
+        except self._not_yet():
+            return False
+
+    def default_service_account_exists(self) -> bool:
+        """Pods are rejected until the controller-manager has made the namespace's `default` account."""
+        try:
+            self._core().read_namespaced_service_account("default", "default", _request_timeout=REQUEST_TIMEOUT)
+            return True
+        except self._not_yet():  # 404 until made, or the API server not answering yet
+            return False
+
+    def node_states(self) -> tuple[set[str], set[str]]:
+        """Registered nodes, and those ready for Pods, from one list call.
+
+        Ready for Pods: condition Ready, an address, Node.status.runtimeHandlers (the kubelet
+        reports them from its CRI shortly after Ready), and none of the node.kubernetes.io/
+        taints (the kubelet registers with not-ready, the node lifecycle controller lifts it).
+        The suite reads its facts right after `up`.
+        """
+        try:
+            items = self._core().list_node(_request_timeout=REQUEST_TIMEOUT).items
+        except self._not_yet():
+            return set(), set()
+        registered = {n.metadata.name for n in items}
+        ready = {n.metadata.name for n in items
+                 if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+                 and n.status.addresses and n.status.runtime_handlers
+                 and not any(t.key.startswith("node.kubernetes.io/") for t in n.spec.taints or [])}
+        return registered, ready
+
+    def set_node_address(self, name: str, address: str) -> None:
+        """The node's InternalIP and Hostname (the kubelet refuses to report a loopback --node-ip itself)."""
+        self._core().patch_node_status(name, {"status": {"addresses": [
+            {"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}]}},
+            _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT)
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
