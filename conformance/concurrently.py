@@ -12,6 +12,7 @@ passing: the test skips, naming it, unless another item failed.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -62,8 +63,9 @@ def each_at_once(items: Sequence[T], check: Callable[[T], None], label: Callable
             thread.join()
     except BaseException:
         cancelled.set()
+        deadline = time.monotonic() + CANCEL_GRACE
         for thread in threads:
-            thread.join(timeout=CANCEL_GRACE)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         raise
     verdict([(label(item), error) for item, error in zip(items, errors)])
 
