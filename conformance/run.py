@@ -52,7 +52,7 @@ REPORTS = ROOT / "reports"
 ALLURE_BIN = REPORTS / "node_modules" / ".bin" / "allure"
 ALLURE_VERSION = "3.18.0"
 # xdist workers when the command line names none: measured on a 2-core machine (README, "Speed").
-DEFAULT_WORKERS = 8
+DEFAULT_WORKERS = 6
 # Options that choose parallelism (or its absence) themselves; with any of them the default is not added.
 PARALLELISM_OPTIONS = ("-n", "--numprocesses", "--collect-only", "--co", "--list-tests")
 # Options this runner sets itself; given on the command line they would send results elsewhere.
