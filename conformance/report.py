@@ -1,15 +1,14 @@
-"""The run's report: summary.json, the clause matrix (terminal and HTML), Allure extras, the exit code.
+"""The run's report: summary.json, the clause matrix (terminal and HTML), the exit code.
 
 Pure functions from data to data: the plugin calls `session_summary` at
 session end (controller only) and writes the result as summary.json;
 `python -m conformance.run` reads summary.json back and turns it into the
-Allure extras (a "Clause matrix" result, environment.properties, the report
-config) and the exit code. Nothing here talks to a cluster or runs Allure.
+exit code, and (conformance.allure_extras) into what the Allure report adds.
+Nothing here talks to a cluster or runs Allure.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import os
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.clauses import FAMILIES, SPEC_URL
-from conformance.isolation_report import front_page_variables, isolation_html, rows_for_summary
+from conformance.isolation_report import isolation_html, rows_for_summary
 from conformance.matrix import FAIL, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
 from conformance.preflight import runtimeclass_api_missing
 
@@ -31,12 +30,6 @@ BASE_CAPABILITIES = ("workspace", "admin", "nodes>=2", "node-evidence", "disrupt
 # command line usage (4), no tests collected (5). conformance.run passes them on unchanged.
 NO_VERDICT_STATUSES = {2: "interrupted, a collection error or a usage error", 3: "internal error (or the cluster "
                        "could not be brought up or reached)", 4: "command line usage error", 5: "no tests collected"}
-
-# The synthetic Allure result that carries the matrix; check_report.py finds it by this name.
-MATRIX_RESULT_NAME = "verdict per clause, divergences, capabilities"
-MATRIX_FEATURE_PREFIX = "Clause matrix"
-MATRIX_ATTACHMENT = "rcc-clause-matrix-attachment.html"
-SUMMARY_ATTACHMENT = "rcc-summary-attachment.json"
 
 COLOURS = {  # verdict -> (background, text); readable on light and dark themes
     PASS: ("#2e7d32", "#ffffff"),
@@ -396,169 +389,3 @@ def matrix_document(summary: Mapping[str, Any]) -> str:
             f"<title>Clause matrix, run {_e(summary.get('run_id', ''))}</title></head>"
             '<body style="font-family:sans-serif;max-width:1100px;margin:16px auto">'
             f"{matrix_html(summary)}</body></html>\n")
-
-
-# --- Allure extras ---------------------------------------------------------------------------------
-
-def _ms(iso: str | None, default: int) -> int:
-    return int(datetime.fromisoformat(iso).timestamp() * 1000) if iso else default
-
-
-def matrix_feature(summary: Mapping[str, Any]) -> str:
-    counts = summary.get("verdicts", {})
-    shown = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "none"
-    return f"{MATRIX_FEATURE_PREFIX}: {len(summary.get('clauses', []))} clauses, {shown}"
-
-
-def allure_matrix_result(summary: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
-    """An Allure result "Clause matrix" (not a test): failed when the run is not conformant.
-
-    Its feature label sorts before the "RC-…" clause groups, so it is the first row of the tree.
-    """
-    code, sentence = decide_exit(summary.get("pytest_exit_status", 0), summary)
-    timing = summary.get("timing", {})
-    start = _ms(timing.get("started"), now_ms)
-    stop = max(start, _ms(timing.get("finished"), now_ms))
-    key = hashlib.md5(f"rcc-clause-matrix:{summary.get('run_id', '')}".encode()).hexdigest()
-    history = hashlib.md5(b"rcc-clause-matrix").hexdigest()
-    note = ("<p style=\"opacity:.75\">This entry is not a test: <code>python -m conformance.run</code> adds it "
-            "to every report (the totals above count it once). It fails when the run is not conformant. "
-            "The same data is in <code>summary.json</code> beside the report.</p>")
-    return {
-        "uuid": f"{key[:8]}-{key[8:12]}-{key[12:16]}-{key[16:20]}-{key[20:32]}",
-        "historyId": history, "testCaseId": history,
-        "fullName": "conformance.run#clause-matrix",
-        "name": MATRIX_RESULT_NAME,
-        "status": "passed" if code == 0 else "failed",
-        "statusDetails": {"message": sentence},
-        "stage": "finished",
-        "start": start, "stop": stop,
-        "descriptionHtml": matrix_html(summary) + note,
-        "labels": [{"name": "feature", "value": matrix_feature(summary)},
-                   {"name": "epic", "value": "Conformance verdict"},
-                   {"name": "severity", "value": "critical"}],
-        "links": [{"type": "link", "url": summary.get("spec", SPEC_URL), "name": "SPEC.md"}],
-        "attachments": [
-            {"name": "Clause matrix (HTML page)", "source": MATRIX_ATTACHMENT, "type": "text/html"},
-            {"name": "summary.json", "source": SUMMARY_ATTACHMENT, "type": "application/json"},
-        ],
-        "parameters": [], "steps": [], "titlePath": [],
-    }
-
-
-def _prop_escape(text: str, key: bool) -> str:
-    out = []
-    for i, ch in enumerate(text):
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch in "=:#!" or (ch == " " and (key or i == 0)):
-            out.append("\\" + ch)
-        elif ord(ch) > 126 or ord(ch) < 32:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def environment_entries(summary: Mapping[str, Any]) -> dict[str, str]:
-    """Run and cluster facts for the report's front page ("Metadata"); short keys: Allure cuts long ones."""
-    entries = {"run id": summary.get("run_id", "")}
-    cluster = summary.get("cluster")
-    if cluster:
-        entries["Kubernetes"] = cluster["server_version"]
-        entries["API server"] = cluster["server"]
-        for node in cluster["nodes"]:
-            entries[node["name"]] = (f"{node.get('cri_version') or 'CRI not reported'}; "
-                                     f"handlers: {', '.join(node['handlers']) or '(not reported)'}"
-                                     + ("" if node["schedulable"] else " (not schedulable)"))
-        missing = [row["capability"] for row in summary.get("capabilities", []) if not row["available"]]
-        entries["missing"] = ", ".join(missing) or "no capability missing"
-    else:
-        entries["cluster"] = "none (see pytest's output)"
-    entries["strict"] = "yes" if summary.get("strict") else "no"
-    return entries
-
-
-def environment_properties(summary: Mapping[str, Any]) -> str:
-    """environment.properties (Java properties; Allure 3 shows it as the front page's Metadata)."""
-    return "".join(f"{_prop_escape(k, True)}={_prop_escape(str(v), False)}\n"
-                   for k, v in environment_entries(summary).items())
-
-
-def report_variables(summary: Mapping[str, Any]) -> dict[str, str]:
-    """The front page's "Variables": the verdict in a few short lines (Allure shows 8 before "Show more")."""
-    code, _ = decide_exit(summary.get("pytest_exit_status", 0), summary)
-    counts = summary.get("verdicts", {})
-    bad = bad_clauses(summary)
-    if code == 0:
-        word = "CONFORMANT" if counts.get(PASS, 0) == len(summary.get("clauses", [])) else "NO CLAUSE FAILED"
-        verdict = f"{word}: {counts.get(PASS, 0)}/{len(summary.get('clauses', []))} clauses passed"
-    elif bad:
-        verdict = f"NOT CONFORMANT: {', '.join(bad[:3])}{' …' if len(bad) > 3 else ''}"
-    else:
-        verdict = f"NO VERDICT (exit {code})"
-    tests = summary.get("tests", {})
-    variables = {
-        "verdict": verdict,
-        "clauses": ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "none",
-        "tests": f"{tests.get('passed', 0)} passed, {tests.get('failed', 0)} failed, {tests.get('skipped', 0)} skipped",
-    }
-    for c in summary.get("clauses", []):
-        observed = (c.get("divergence") or {}).get("observed")
-        if c.get("divergence"):
-            variables[c["id"]] = f"observed: {', '.join(observed)}" if observed else f"not observed ({c['verdict']})"
-    variables.update(front_page_variables(summary.get("isolation") or []))
-    duration = summary.get("timing", {}).get("duration_s")
-    if duration is not None:
-        variables["duration"] = f"{duration:.0f} s"
-    return variables
-
-
-def allure_categories() -> list[dict[str, Any]]:
-    """Allure 3 categories (the "Categories" tab): failures by family and clause, skips by reason."""
-    clause_label = {"feature": "^RC-"}
-    return [
-        {"id": "rcc-clause-matrix", "name": "Conformance verdict", "hide": True,
-         "matchers": {"labels": {"feature": f"^{MATRIX_FEATURE_PREFIX}"}}},
-        {"id": "rcc-failed-clauses", "name": "Failed clauses (by family and clause)", "expand": True,
-         "matchers": {"statuses": ["failed", "broken"], "labels": clause_label},
-         "groupBy": [{"label": "epic"}, {"label": "feature"}]},
-        {"id": "rcc-missing-capability", "name": "Skipped: missing capability",
-         "matchers": {"statuses": ["skipped"], "message": "missing capability"}, "groupBy": [{"label": "feature"}]},
-    ]
-
-
-def allure_config(summary: Mapping[str, Any], output: Path | str) -> dict[str, Any]:
-    """allurerc.json for `allure generate --config`: one self-contained index.html, grouped by clause."""
-    return {
-        "name": f"RuntimeClass conformance · run {summary.get('run_id', '')}",
-        "output": str(output),
-        "variables": report_variables(summary),
-        "categories": allure_categories(),
-        "plugins": {"awesome": {"options": {
-            "singleFile": True,        # html/index.html opens from disk, no server needed
-            "groupBy": ["feature"],    # one tree row per clause: "RC-API-1: …" with its tests
-            "defaultSortBy": "name,asc",
-            "reportLanguage": "en",
-        }}},
-    }
-
-
-def write_allure_extras(results_dir: Path, summary: Mapping[str, Any], now_ms: int) -> list[Path]:
-    """Add the matrix result, its attachments and environment.properties to allure-results."""
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    result = allure_matrix_result(summary, now_ms)
-    files = {
-        results_dir / f"{result['uuid']}-result.json": json.dumps(result, indent=1),
-        results_dir / MATRIX_ATTACHMENT: matrix_document(summary),
-        results_dir / SUMMARY_ATTACHMENT: json.dumps(summary, indent=2, default=str),
-        results_dir / "environment.properties": environment_properties(summary),
-    }
-    for path, text in files.items():
-        path.write_text(text, encoding="utf-8")
-    return list(files)

@@ -43,7 +43,7 @@ import threading
 import time
 from pathlib import Path
 
-from conformance import report
+from conformance import allure_extras, report
 from conformance.kubeconfig import KubeconfigProblem, check_kubeconfig
 from conformance.session import new_run_id
 
@@ -148,8 +148,8 @@ def generate_html(run_dir: Path, summary: dict | None, log=print, history: Path 
     html_dir = run_dir / "html"
     config_path = run_dir / "allurerc.json"
     if summary is not None:
-        report.write_allure_extras(results, summary, now_ms=int(time.time() * 1000))
-        config = report.allure_config(summary, html_dir)
+        allure_extras.write_allure_extras(results, summary, now_ms=int(time.time() * 1000))
+        config = allure_extras.allure_config(summary, html_dir)
     else:
         config = {"name": f"RuntimeClass conformance · run {run_dir.name}", "output": str(html_dir),
                   "plugins": {"awesome": {"options": {"singleFile": True, "groupBy": ["feature"]}}}}

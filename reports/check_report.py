@@ -30,7 +30,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from conformance import report  # noqa: E402 - the names the matrix entry is written with
+from conformance import allure_extras, report  # noqa: E402 - the names the matrix entry is written with
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync", "--hide-scrollbars"]
@@ -144,10 +144,10 @@ def check(run_dir: Path, binary: str) -> list[str]:
     summary = json.loads((run_dir / report.SUMMARY_FILE).read_text())
     html_dir = run_dir / "html"
     ids = json.loads((html_dir / "test-results.json").read_text())["byId"]
-    matrix_ids = [i for i, tr in ids.items() if tr["name"] == report.MATRIX_RESULT_NAME]
+    matrix_ids = [i for i, tr in ids.items() if tr["name"] == allure_extras.MATRIX_RESULT_NAME]
     problems = []
     if len(matrix_ids) != 1:
-        problems.append(f"expected one '{report.MATRIX_RESULT_NAME}' entry in the report, found {len(matrix_ids)}")
+        problems.append(f"expected one '{allure_extras.MATRIX_RESULT_NAME}' entry in the report, found {len(matrix_ids)}")
     with serve(html_dir) as base:
         front = base + "index.html"
         dom = rendered_dom(binary, front, ['data-testid="metadata-item-total"', 'data-testid="tree-'])
@@ -170,11 +170,11 @@ def check(run_dir: Path, binary: str) -> list[str]:
     if got != want:
         problems.append(f"front page counts {got} (raw {shown}), summary.json says {want}")
     text = text_of(dom)
-    verdict = report.report_variables(summary)["verdict"]
+    verdict = allure_extras.report_variables(summary)["verdict"]
     if verdict not in text:
         problems.append(f"front page lacks the verdict {verdict!r}")
-    if report.matrix_feature(summary) not in text:
-        problems.append(f"front page lacks the tree row {report.matrix_feature(summary)!r}")
+    if allure_extras.matrix_feature(summary) not in text:
+        problems.append(f"front page lacks the tree row {allure_extras.matrix_feature(summary)!r}")
     for clause in summary["clauses"]:
         if clause["total"] and f"{clause['id']}: " not in text:
             problems.append(f"front page has no tree row for {clause['id']}")

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conformance import report, run
+from conformance import allure_extras, report, run
 from conformance.clauses import CLAUSES
 from conformance.matrix import ClauseTracker
 from conformance.preflight import Facts, NodeFacts
@@ -168,7 +168,7 @@ def test_exit_code_is_1_when_a_clause_failed():
 def test_skipped_clause_passes_without_strict_and_fails_with_it():
     code, sentence = report.decide_exit(0, summary(skip="RC-OVH-7"))
     assert code == 0 and "1 skipped" in sentence and not sentence.startswith("CONFORMANT")
-    assert report.report_variables(summary(skip="RC-OVH-7"))["verdict"].startswith("NO CLAUSE FAILED")
+    assert allure_extras.report_variables(summary(skip="RC-OVH-7"))["verdict"].startswith("NO CLAUSE FAILED")
     assert report.decide_exit(0, summary())[1] == f"CONFORMANT: all {len(CLAUSES)} clauses passed"
     code, sentence = report.decide_exit(0, summary(skip="RC-OVH-7", strict=True))
     assert code == 1 and "RC-OVH-7" in sentence and "--strict" in sentence
@@ -245,32 +245,32 @@ def test_matrix_document_is_a_standalone_page():
 # --- Allure extras --------------------------------------------------------------------------------
 
 def test_matrix_result_is_first_in_the_tree_and_fails_when_not_conformant():
-    ok = report.allure_matrix_result(summary(), now_ms=0)
-    bad = report.allure_matrix_result(summary(fail="RC-API-2", exit_status=1), now_ms=0)
+    ok = allure_extras.allure_matrix_result(summary(), now_ms=0)
+    bad = allure_extras.allure_matrix_result(summary(fail="RC-API-2", exit_status=1), now_ms=0)
     assert (ok["status"], bad["status"]) == ("passed", "failed")
     feature = next(label["value"] for label in ok["labels"] if label["name"] == "feature")
     assert feature == f"Clause matrix: {len(CLAUSES)} clauses, {len(CLAUSES)} passed"
     assert sorted([feature, *(f"{cid}: {c.title}" for cid, c in CLAUSES.items())])[0] == feature
-    assert ok["name"] == report.MATRIX_RESULT_NAME
+    assert ok["name"] == allure_extras.MATRIX_RESULT_NAME
     assert ok["start"] == 1_800_000_000_000 and ok["stop"] == 1_800_000_061_500
     assert '<tr data-clause="RC-API-1">' in ok["descriptionHtml"]
     assert all(re.search(r"-attachment(\.\w+)?$", a["source"]) for a in ok["attachments"])
-    assert ok["uuid"] == report.allure_matrix_result(summary(), now_ms=5)["uuid"]  # rewritten, not duplicated
+    assert ok["uuid"] == allure_extras.allure_matrix_result(summary(), now_ms=5)["uuid"]  # rewritten, not duplicated
 
 
 def test_environment_properties_carry_run_id_server_version_and_handlers_per_node():
-    text = report.environment_properties(summary(missing={"admin": "denied"}))
+    text = allure_extras.environment_properties(summary(missing={"admin": "denied"}))
     assert "run\\ id=rtest1\n" in text
     assert "Kubernetes=v1.37.2\n" in text
     assert "worker-1=containerd\\://2.4.2; handlers\\: crun, runc\n" in text
     assert "worker-2=cri-o\\://1.34.0; handlers\\: runc, test-handler\n" in text
     assert "API\\ server=https\\://127.0.0.1\\:6443\n" in text
     assert "missing=admin\n" in text
-    assert report._prop_escape("é\nx", False) == "\\u00e9\\nx"
+    assert allure_extras._prop_escape("é\nx", False) == "\\u00e9\\nx"
 
 
 def test_allure_config_is_one_file_grouped_by_clause_with_the_verdict_up_front():
-    config = report.allure_config(summary(fail="RC-USE-1", exit_status=1), "/tmp/html")
+    config = allure_extras.allure_config(summary(fail="RC-USE-1", exit_status=1), "/tmp/html")
     options = config["plugins"]["awesome"]["options"]
     assert options["singleFile"] is True and options["groupBy"] == ["feature"]
     assert config["output"] == "/tmp/html" and "rtest1" in config["name"]
@@ -285,13 +285,13 @@ def test_allure_config_is_one_file_grouped_by_clause_with_the_verdict_up_front()
 
 def test_write_allure_extras_writes_result_attachments_and_environment(tmp_path):
     s = summary()
-    paths = report.write_allure_extras(tmp_path, s, now_ms=0)
+    paths = allure_extras.write_allure_extras(tmp_path, s, now_ms=0)
     names = sorted(p.name for p in paths)
-    assert "environment.properties" in names and report.MATRIX_ATTACHMENT in names
+    assert "environment.properties" in names and allure_extras.MATRIX_ATTACHMENT in names
     result = json.loads(next(p for p in paths if p.name.endswith("-result.json")).read_text())
-    assert result["attachments"][1]["source"] == report.SUMMARY_ATTACHMENT
-    assert json.loads((tmp_path / report.SUMMARY_ATTACHMENT).read_text())["run_id"] == "rtest1"
-    report.write_allure_extras(tmp_path, s, now_ms=1)
+    assert result["attachments"][1]["source"] == allure_extras.SUMMARY_ATTACHMENT
+    assert json.loads((tmp_path / allure_extras.SUMMARY_ATTACHMENT).read_text())["run_id"] == "rtest1"
+    allure_extras.write_allure_extras(tmp_path, s, now_ms=1)
     assert len(list(tmp_path.glob("*-result.json"))) == 1
 
 
@@ -403,7 +403,7 @@ def test_isolation_rows_reach_summary_front_page_variables_and_the_matrix_page()
                 "verdict": "mismatch"}
     s = summary(fail="RC-USE-8", isolation=[{**mismatch, "runtime": None, "verdict": "mismatch"}, mismatch])
     assert s["isolation"] == [mismatch]
-    assert report.report_variables(s)["isolation gvisor"] == "shared-kernel · runc (mismatch) on worker-1"
+    assert allure_extras.report_variables(s)["isolation gvisor"] == "shared-kernel · runc (mismatch) on worker-1"
     page = report.matrix_html(s)
     assert 'data-rcc="isolation"' in page and 'data-isolation="gvisor/worker-1"' in page
     assert "user-space-kernel · runsc" in page and "runc&#x27;s state.json" in page
