@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from clusters.local.images import TEST_IMAGE
-from clusters.local.pki import ClusterPKI, write_kubeconfig
+from clusters.local.certificates import write_kubeconfig
+from clusters.local.pki import ClusterPKI
 from clusters.local.provider import LocalProvider
 from clusters.local.topology import DEFAULT_TOPOLOGY
 from conformance.kube import connect

@@ -17,14 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from clusters.local.pki import (
-    APISERVER_DNS_NAMES,
-    CertPair,
-    ClusterPKI,
-    issue_control_plane,
-    issue_kubelet,
-    write_kubeconfig,
-)
+from clusters.local.certificates import APISERVER_DNS_NAMES, issue_control_plane, issue_kubelet, write_kubeconfig
+from clusters.local.pki import CertPair, ClusterPKI
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ from clusters.local.binaries import Binaries, default_cache_dir, ensure_binaries
 from clusters.local.cri import NodeCRI, cri_for
 from clusters.local.errors import ClusterError
 from clusters.local.layout import DEFAULT_STATE_ROOT, ClusterLayout, NodeLayout
-from clusters.local.pki import CertPair, ClusterPKI, issue_control_plane, issue_kubelet, write_kubeconfig
+from clusters.local.certificates import issue_control_plane, issue_kubelet, write_kubeconfig
+from clusters.local.pki import CertPair, ClusterPKI
 from clusters.local import host_state
 from clusters.local.host_state import HostState
 from clusters.local.processes import ProcessRecord

@@ -20,7 +20,6 @@ a different CA, is unreadable, or is close to expiry.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import ipaddress
 import logging
@@ -31,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -42,9 +40,7 @@ __all__ = [
     "CertPair",
     "ClusterPKI",
     "PKIError",
-    "issue_control_plane",
-    "issue_kubelet",
-    "write_kubeconfig",
+    "atomic_write",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,15 +69,6 @@ SA_PUB_NAME = "sa.pub"
 # Names become file names inside the PKI directory; refuse anything that could
 # escape it or hide as a dot-file.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-# DNS names every in-cluster client may use to reach the API server.
-APISERVER_DNS_NAMES: tuple[str, ...] = (
-    "kubernetes",
-    "kubernetes.default",
-    "kubernetes.default.svc",
-    "kubernetes.default.svc.cluster.local",
-    "localhost",
-)
 
 
 class PKIError(RuntimeError):
@@ -114,7 +101,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
     """Write ``data`` to ``path`` with exactly ``mode``, atomically.
 
     The temporary file is created by ``mkstemp``, i.e. ``os.open`` with
@@ -324,8 +311,8 @@ class ClusterPKI:
         )
         # Key first: if we crash in between, the cert/key mismatch is detected
         # and the CA recreated rather than a stale cert paired with a new key.
-        _atomic_write(pair.key, _key_pem(key), KEY_MODE)
-        _atomic_write(pair.cert, cert.public_bytes(serialization.Encoding.PEM), CERT_MODE)
+        atomic_write(pair.key, _key_pem(key), KEY_MODE)
+        atomic_write(pair.cert, cert.public_bytes(serialization.Encoding.PEM), CERT_MODE)
 
     def _signing_ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey]:
         pair = self.ensure_ca(CLUSTER_CA)
@@ -351,12 +338,12 @@ class ClusterPKI:
         key = self._load_sa_key(key_path)
         if key is None:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            _atomic_write(key_path, _key_pem(key), KEY_MODE)
+            atomic_write(key_path, _key_pem(key), KEY_MODE)
         pub_pem = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         if not (pub_path.is_file() and pub_path.read_bytes() == pub_pem):
-            _atomic_write(pub_path, pub_pem, CERT_MODE)
+            atomic_write(pub_path, pub_pem, CERT_MODE)
         return key_path, pub_path
 
     @staticmethod
@@ -489,131 +476,5 @@ class ClusterPKI:
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
-        _atomic_write(pair.key, _key_pem(key), KEY_MODE)
-        _atomic_write(pair.cert, cert.public_bytes(serialization.Encoding.PEM), CERT_MODE)
-
-
-# --------------------------------------------------------------------------
-# Kubeconfig
-# --------------------------------------------------------------------------
-
-
-def _b64_file(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def write_kubeconfig(
-    path: Path,
-    server: str,
-    ca: Path,
-    client: CertPair,
-    cluster_name: str,
-    user: str,
-    context: str | None = None,
-) -> Path:
-    """Write a self-contained kubeconfig for ``client`` talking to ``server``.
-
-    Certificate and key are embedded (``*-data`` fields) rather than referenced
-    by path, so the file keeps working when copied elsewhere or read from a
-    different working directory, and there is one file to protect.  Because it
-    carries a private key it is written 0600, atomically.
-    """
-    path = Path(path)
-    context = context or f"{user}@{cluster_name}"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "preferences": {},
-        "clusters": [
-            {
-                "name": cluster_name,
-                "cluster": {"server": server, "certificate-authority-data": _b64_file(ca)},
-            }
-        ],
-        "users": [
-            {
-                "name": user,
-                "user": {
-                    "client-certificate-data": _b64_file(client.cert),
-                    "client-key-data": _b64_file(client.key),
-                },
-            }
-        ],
-        "contexts": [{"name": context, "context": {"cluster": cluster_name, "user": user}}],
-        "current-context": context,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, yaml.safe_dump(config, sort_keys=False).encode("utf-8"), KEY_MODE)
-    return path
-
-
-# --------------------------------------------------------------------------
-# The standard certificate set
-# --------------------------------------------------------------------------
-
-
-def _unique(items: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
-def issue_control_plane(pki: ClusterPKI, apiserver_ips: Sequence[str], service_ip: str) -> dict[str, CertPair]:
-    """Issue every control-plane certificate; keys of the result name each one.
-
-    * ``apiserver``: serving cert, reachable as ``kubernetes[.default[.svc…]]``,
-      ``localhost``, 127.0.0.1, the given IPs and the ``kubernetes`` Service IP
-      (what in-cluster clients dial).
-    * ``apiserver-kubelet-client``: the API server's identity towards kubelets
-      (logs, exec, port-forward); ``system:masters`` so kubelet authz allows it.
-    * ``etcd-server``: etcd's serving and peer cert on loopback.
-    * ``apiserver-etcd-client``: the API server's client cert for etcd.
-    * ``admin``: ``rcc-admin`` in ``system:masters``, for the suite and users.
-    * ``controller-manager`` / ``scheduler``: the user names the default RBAC
-      bootstrap policy grants these components' permissions to.
-    """
-    ips = _unique(["127.0.0.1", *apiserver_ips, service_ip])
-    loopback_ips = ["127.0.0.1"]
-    return {
-        "apiserver": pki.issue(
-            "apiserver", "kube-apiserver", dns_names=APISERVER_DNS_NAMES, ip_addresses=ips, server=True
-        ),
-        "apiserver-kubelet-client": pki.issue(
-            "apiserver-kubelet-client",
-            "kube-apiserver-kubelet-client",
-            organizations=["system:masters"],
-            client=True,
-        ),
-        "etcd-server": pki.issue(
-            "etcd-server",
-            "etcd-server",
-            dns_names=["localhost"],
-            ip_addresses=loopback_ips,
-            server=True,
-            client=True,
-        ),
-        "apiserver-etcd-client": pki.issue("apiserver-etcd-client", "kube-apiserver-etcd-client", client=True),
-        "admin": pki.issue("admin", "rcc-admin", organizations=["system:masters"], client=True),
-        "controller-manager": pki.issue("controller-manager", "system:kube-controller-manager", client=True),
-        "scheduler": pki.issue("scheduler", "system:kube-scheduler", client=True),
-    }
-
-
-def issue_kubelet(pki: ClusterPKI, node_name: str, node_ip: str) -> tuple[CertPair, CertPair]:
-    """Issue ``(client, serving)`` certificates for the kubelet of ``node_name``.
-
-    The client identity ``system:node:<name>`` in ``system:nodes`` is what the
-    Node authorizer and NodeRestriction admission plugin require; the serving
-    certificate lets the API server verify the kubelet it connects to by its
-    node IP or name.
-    """
-    identity = f"system:node:{node_name}"
-    groups = ["system:nodes"]
-    client = pki.issue(f"kubelet-{node_name}-client", identity, organizations=groups, client=True)
-    serving = pki.issue(
-        f"kubelet-{node_name}-serving",
-        identity,
-        organizations=groups,
-        dns_names=[node_name],
-        ip_addresses=[node_ip],
-        server=True,
-    )
-    return client, serving
+        atomic_write(pair.key, _key_pem(key), KEY_MODE)
+        atomic_write(pair.cert, cert.public_bytes(serialization.Encoding.PEM), CERT_MODE)
