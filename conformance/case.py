@@ -331,13 +331,15 @@ class Case(PodStates, NodeChanges):
         return "runc" if tables and "runc" in tables else ""
 
     def wait_scheduled(self, pod: V1Pod) -> str:
-        """The node the Pod was bound to; fails at once if the scheduler reports it cannot place it."""
+        """The node the Pod was bound to; fails once the scheduler has said for a while that it cannot place it
+        (pod_states.UNSCHEDULABLE_GRACE: a node change just made may reach the scheduler after the Pod)."""
         name = pod.metadata.name
+        first_seen: dict[str, float] = {}
         with allure.step(f"Pod {name} is scheduled"):
             node = wait_for(f"Pod {name} is bound to a node", lambda: self.read_pod(name).spec.node_name,
                             timeout=self.settings.timeouts["schedule"],
-                            failure=lambda: self._unschedulable(name), describe=lambda: self._describe(name),
-                            sleep=self._sleep)
+                            failure=lambda: self._still_unschedulable(name, first_seen),
+                            describe=lambda: self._describe(name), sleep=self._sleep)
         self.attach("scheduled", {"pod": name, "node": node})
         return node
 
