@@ -56,9 +56,12 @@ def wait_until(condition, timeout: float) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupting_a_run_midway_leaves_nothing_in_the_cluster(cluster, sig):
     _, kube = cluster
+    # SIGINT as from a terminal: a job a shell started in the background without job control
+    # (CI under `cmd &`) inherits SIGINT ignored, and the run would never see the Ctrl-C.
     run = subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q",
                             "--keep-cluster", "-k", "scheduling or overhead"], cwd=ROOT,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert wait_until(lambda: suite_objects(kube)["namespaces"], timeout=120), "the run created nothing"
         time.sleep(3)  # well inside a test: Pods, RuntimeClasses, maybe a taint exist now

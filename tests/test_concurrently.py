@@ -72,9 +72,15 @@ def test_ctrl_c_tells_the_running_checks_to_stop_and_is_raised():
         raise Cancelled()
 
     main = threading.get_ident()
-    threading.Timer(0.2, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
-    with pytest.raises(KeyboardInterrupt):
-        each_at_once(["runc"], check, str, cancelled)
+    # A shell that starts a job in the background without job control makes it ignore SIGINT;
+    # Python then installs no KeyboardInterrupt handler. Ctrl-C is what this test is about.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.2, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            each_at_once(["runc"], check, str, cancelled)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert cancelled.is_set() and stopped.wait(1)
 
 
