@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,7 +128,7 @@ class Case(PodStates, NodeChanges):
         if not self.settings.namespaces_swept_at_end:
             self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespace(name)))
 
-    def each(self, items: list[Any], check: Callable[[Any], None], label: Callable[[Any], str] = str) -> None:
+    def each(self, items: Sequence[Any], check: Callable[[Any], None], label: Callable[[Any], str] = str) -> None:
         """`check(item)` for every item at once (conformance.concurrently): one verdict naming each failure.
 
         The namespace and its watches are opened first, so the checks' threads share them.

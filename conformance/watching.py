@@ -1,8 +1,9 @@
 """Wake a waiter when the cluster changes, instead of at its next poll.
 
 A `Changes` follows watches (the test namespace's Pods and Events) in daemon
-threads and sets a flag on every notification; its `sleep` returns as soon as
-the flag is set. The waiters in conformance.waiting take it as their sleep, so
+threads and counts every notification; its `sleep` returns as soon as there is
+one the sleeping thread has not seen (several threads of one test, Case.each,
+sleep on the same `Changes`). The waiters in conformance.waiting take it as their sleep, so
 a Pod that goes Succeeded, or a kubelet event that arrives, ends the wait
 within milliseconds instead of up to half a second later.
 
