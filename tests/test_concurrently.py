@@ -57,6 +57,11 @@ def test_a_failure_outweighs_a_skip():
         verdict([("runc", AssertionError("no")), ("crun", pytest.skip.Exception("unreadable"))])
 
 
+def test_a_check_over_no_item_skips_instead_of_passing():
+    with pytest.raises(pytest.skip.Exception, match="nothing to check"):
+        run([], lambda _h: None)
+
+
 def test_every_item_passing_passes():
     verdict([("runc", None), ("crun", None)])
 
