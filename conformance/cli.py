@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--allow-disruptive", action="store_true", help="allow tests that taint nodes on an existing cluster")
     how = sub.add_argument_group("how to run and where results go")
     how.add_argument("-n", dest="workers", metavar="WORKERS",
-                     help="parallel pytest-xdist workers, e.g. 2 or auto; 0: serial (default: 8, chosen by measurement: "
-                          "the suite mostly waits on the cluster)")
+                     help=f"parallel pytest-xdist workers, e.g. 2 or auto; 0: serial (default: {run.DEFAULT_WORKERS}, "
+                          "chosen by measurement: bench/main_job.py)")
     how.add_argument("--report-dir", metavar="DIR", help="the run's report folder (default: reports/runs/<run-id>)")
     how.add_argument("--history", metavar="FILE",
                      help="Allure history (JSON Lines) to read and append, so the report shows each test's trend "
