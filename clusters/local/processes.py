@@ -82,17 +82,18 @@ def stop_all(records: list[ProcessRecord], grace: float = 10.0) -> None:
     deadline = time.monotonic() + grace
     while alive and time.monotonic() < deadline:
         time.sleep(0.05)
-        for record in alive:
-            _reap(record.pid)
-        alive = [record for record in alive if is_alive(record)]
+        alive = _still_alive(alive)
     for record in alive:
         _signal(record.pid, signal.SIGKILL)
-    while alive:
-        for record in alive:
-            _reap(record.pid)
-        alive = [record for record in alive if is_alive(record)]
-        if alive:
-            time.sleep(0.05)
+    while alive := _still_alive(alive):
+        time.sleep(0.05)
+
+
+def _still_alive(records: list[ProcessRecord]) -> list[ProcessRecord]:
+    """Reap those that are our children and have exited; the ones still running."""
+    for record in records:
+        _reap(record.pid)
+    return [record for record in records if is_alive(record)]
 
 
 def kill_matching(needle: str) -> list[int]:
