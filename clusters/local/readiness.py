@@ -36,6 +36,7 @@ class ApiReadiness:
     def __init__(self, kubeconfig: Path) -> None:
         self._kubeconfig = kubeconfig
         self._api: Any = None
+        self._built_from: tuple[int, int] | None = None
 
     @staticmethod
     def _not_yet() -> tuple[type[BaseException], ...]:
@@ -46,14 +47,19 @@ class ApiReadiness:
         return ApiException, HTTPError, OSError
 
     def _client(self) -> Any:
-        if self._api is None:
-            if not self._kubeconfig.exists():
-                raise OSError(f"no kubeconfig yet at {self._kubeconfig}")
+        """A client for the kubeconfig as it is now: `down` removes the cluster's PKI and the next `up`
+        makes a new CA and writes a new kubeconfig, so a client built before would no longer connect."""
+        try:
+            stat = self._kubeconfig.stat()
+        except FileNotFoundError:
+            raise OSError(f"no kubeconfig yet at {self._kubeconfig}") from None
+        if self._api is None or self._built_from != (stat.st_ino, stat.st_mtime_ns):
             from kubernetes import config
 
+            self.close()
             api = config.new_client_from_config(config_file=str(self._kubeconfig))
             api.rest_client.pool_manager.connection_pool_kw["retries"] = False
-            self._api = api
+            self._api, self._built_from = api, (stat.st_ino, stat.st_mtime_ns)
         return self._api
 
     def _core(self) -> Any:
