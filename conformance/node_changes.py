@@ -32,8 +32,11 @@ class NodeChanges:
     defer: Callable[[Callable[[], None]], None]
 
     def node_key(self, suffix: str) -> str:
-        """A label or taint key that a sweep recognises as this run's: rcc.conformance.io/run-<id>-<suffix>."""
-        return f"{manifests.LABEL_PREFIX}run-{self.settings.run_id}-{self.settings.worker}-{suffix}"[:63]
+        """A label or taint key that a sweep recognises as this run's: rcc.conformance.io/run-<id>-<worker>-<suffix>."""
+        return self._run_key(self.settings.worker, suffix)
+
+    def _run_key(self, worker: str, suffix: str) -> str:
+        return f"{manifests.LABEL_PREFIX}run-{self.settings.run_id}-{worker}-{suffix}"[:63]
 
     def label_node(self, node: str, suffix: str, value: str = "true") -> tuple[str, str]:
         key = self.node_key(suffix)
@@ -51,7 +54,8 @@ class NodeChanges:
                 if own or worker != self.settings.worker]
 
     def _taint_key(self, worker: str) -> str:
-        return f"{manifests.LABEL_PREFIX}run-{self.settings.run_id}-{worker}-taint"
+        """A worker's taint key; other workers' Pods tolerate it (run_taint_tolerations)."""
+        return self._run_key(worker, "taint")
 
     def taint_node(self, node: str, value: str = "true", effect: str = "NoSchedule") -> dict[str, str]:
         """Add this worker's taint; the cleanup removes exactly it and keeps every other.
