@@ -271,8 +271,10 @@ def _restore_host(progress: Progress) -> bool:
 
 
 def _release_hugetlb(progress: Progress) -> bool:
-    """Unmount the hugetlb hierarchy ``up`` mounted once no cgroup is left in it; False while one is."""
-    _remove_engine_cgroups()
+    """Unmount the hugetlb hierarchy ``up`` mounted once no cgroup is left in it; False while one is.
+
+    Called by ``down`` after it removed this engine's empty cgroups (`_remove_engine_cgroups`).
+    """
     if not host.HUGETLB.is_dir():
         return True
     if any(p.is_dir() for p in host.HUGETLB.iterdir()):
