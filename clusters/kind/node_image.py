@@ -34,7 +34,7 @@ from pathlib import Path
 
 from clusters.kind import node_files, node_images
 from clusters.local.runtimes.runc import RUNC_COMPONENT
-from clusters.local.binaries import (GoComponent, default_cache_dir, ensure_binaries, kubernetes_component,
+from clusters.local.binaries import (GoComponent, default_cache_dir, ensure_binaries, kubernetes_node_component,
                                      _ensure_component)
 from clusters.local.errors import ClusterError
 
@@ -54,10 +54,7 @@ Progress = Callable[[str], None]
 
 def node_components(version: str = KUBERNETES_VERSION) -> tuple[GoComponent, ...]:
     """kubeadm and kube-proxy (own key beside ``kubernetes-<version>``) and CoreDNS."""
-    base = kubernetes_component(version)
-    extras = GoComponent(name="kubernetes-node", module=base.module, version=version,
-                         commands={c: f"k8s.io/kubernetes/cmd/{c}" for c in ("kubeadm", "kube-proxy")},
-                         ldflags=base.ldflags, pins_kubernetes_staging=True)
+    extras = kubernetes_node_component(version)
     coredns = GoComponent(name="coredns", module="github.com/coredns/coredns", version=COREDNS_VERSION,
                           commands={"coredns": "github.com/coredns/coredns"}, ldflags="-s -w")
     return extras, coredns
