@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import socket
+import ssl
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -215,6 +217,42 @@ def test_private_keys_are_readable_by_their_owner_only(cluster) -> None:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
 
 
+def tls_handshake(server: CertPair, ca: Path, hostname: str) -> None:
+    """OpenSSL (Python's ssl) as the client, verifying `server` against `ca` for `hostname`."""
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(server.cert, server.key)
+    client_ctx = ssl.create_default_context(cafile=str(ca))
+    a, b = socket.socketpair()
+    a.settimeout(10)
+    b.settimeout(10)
+
+    def serve() -> None:
+        try:
+            server_ctx.wrap_socket(a, server_side=True).sendall(b"ok")
+        except ssl.SSLError:  # the client refused the certificate: its side raises
+            pass
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        with client_ctx.wrap_socket(b, server_hostname=hostname) as tls:
+            assert tls.recv(2) == b"ok"
+    finally:
+        thread.join(10)
+        a.close()
+
+
+def test_the_serving_certificates_made_by_hand_verify_against_the_cluster_ca(cluster) -> None:
+    """What `up`'s health checks and the API server do: find the issuer and check the name."""
+    pki = cluster.pki
+    for component in ("controller-manager", "scheduler"):
+        tls_handshake(pki.serving(component), pki.ca.cert, "127.0.0.1")
+    for spec in cluster.topology.nodes:
+        tls_handshake(pki.kubelet_serving(spec.name), pki.ca.cert, spec.address)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_handshake(pki.kubelet_serving(spec.name), pki.ca.cert, "127.0.0.1")
+
+
 def test_a_serving_certificate_needs_a_name() -> None:
     from clusters.local.certificates import issue_serving
 
@@ -245,7 +283,6 @@ def test_a_user_kubeconfig_from_kubeadm_is_accepted(cluster, apiserver, tmp_path
 def test_a_certificate_of_another_ca_is_refused(cluster, apiserver) -> None:
     """The etcd CA signs the API server's etcd client: the API server itself must not trust it."""
     pki = cluster.pki
-    import ssl
     import urllib.error
     import urllib.request
 

@@ -87,8 +87,10 @@ def issue_serving(ca: CertPair, out: CertPair, common_name: str, organizations: 
                                      data_encipherment=False, key_agreement=False, key_cert_sign=False,
                                      crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),  # type: ignore[arg-type]
-                       critical=False)
+        # The CA's own key identifier, whichever method made it (Go 1.26: truncated SHA-256): OpenSSL
+        # looks the issuer up by it, and a recomputed SHA-1 one matched no CA ("unable to get local issuer").
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+            ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
