@@ -22,7 +22,7 @@ from kubernetes import client, config as kube_config
 
 from clusters.local import config
 from clusters.local.binaries import Binaries, ensure_binaries
-from clusters.local.certificates import control_plane_credentials, node_credentials
+from clusters.local.certificates import control_plane_certificates, control_plane_kubeconfigs, node_credentials
 from clusters.local.layout import ClusterLayout
 from clusters.local.pki import APISERVER_KUBELET_CLIENT_BINDING, CertPair, ClusterPKI, Kubeadm, kubeadm_config
 from clusters.local.readiness import http_ok
@@ -82,7 +82,8 @@ def cluster(tmp_path_factory) -> Made:
     layout = ClusterLayout.for_cluster(topology.name, tmp_path_factory.mktemp("state"))
     binaries = ensure_binaries(topology.kubernetes_version, set(), progress=lambda _m: None)
     kubeadm = Kubeadm(binaries["kubeadm"], topology, layout)
-    pki = control_plane_credentials(kubeadm)
+    pki = control_plane_certificates(kubeadm)
+    control_plane_kubeconfigs(kubeadm)
     for spec in topology.nodes:
         node_credentials(kubeadm, spec, layout.node(spec.name, 1))
     return Made(topology, layout, kubeadm, pki, binaries)

@@ -26,7 +26,7 @@ from clusters.local.layout import NodeLayout
 from clusters.local.pki import CertPair, ClusterPKI, Kubeadm
 from clusters.local.topology import NodeSpec
 
-__all__ = ["control_plane_credentials", "issue_serving", "node_credentials"]
+__all__ = ["control_plane_certificates", "control_plane_kubeconfigs", "issue_serving", "node_credentials"]
 
 #: kubeadm's ``certificateValidityPeriod`` default.
 VALIDITY = dt.timedelta(days=365)
@@ -34,12 +34,16 @@ VALIDITY = dt.timedelta(days=365)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-def control_plane_credentials(kubeadm: Kubeadm) -> ClusterPKI:
-    """kubeadm's certificates and the admin, controller-manager and scheduler kubeconfigs, and the
-    controller-manager's and scheduler's serving certificates."""
+def control_plane_certificates(kubeadm: Kubeadm) -> ClusterPKI:
+    """kubeadm's config and certificates: all etcd and the API server need to start."""
     kubeadm.write_config()
-    pki = kubeadm.certificates()
-    # Three kubeadm processes at once; the two serving pairs are signed meanwhile.
+    return kubeadm.certificates()
+
+
+def control_plane_kubeconfigs(kubeadm: Kubeadm) -> None:
+    """The admin, controller-manager and scheduler kubeconfigs (three kubeadm processes at once), and the
+    controller-manager's and scheduler's serving certificates: needed once the API server answers."""
+    pki = kubeadm.pki
     with ThreadPoolExecutor(max_workers=3) as pool:
         jobs = [pool.submit(kubeadm.admin_kubeconfig),
                 *(pool.submit(kubeadm.component_kubeconfig, c) for c in ("controller-manager", "scheduler"))]
@@ -48,7 +52,6 @@ def control_plane_credentials(kubeadm: Kubeadm) -> ClusterPKI:
                           ip_addresses=["127.0.0.1"])
         for job in jobs:
             job.result()
-    return pki
 
 
 def node_credentials(kubeadm: Kubeadm, spec: NodeSpec, node: NodeLayout) -> None:

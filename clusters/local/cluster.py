@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -24,7 +24,7 @@ from clusters.local.binaries import Binaries, default_cache_dir, ensure_binaries
 from clusters.local.cri import NodeCRI, cri_for
 from clusters.local.errors import ClusterError
 from clusters.local.layout import DEFAULT_STATE_ROOT, ClusterLayout, NodeLayout
-from clusters.local.certificates import control_plane_credentials, node_credentials
+from clusters.local.certificates import control_plane_certificates, control_plane_kubeconfigs, node_credentials
 from clusters.local.pki import APISERVER_KUBELET_CLIENT_BINDING, ClusterPKI, Kubeadm
 from clusters.local import host_state
 from clusters.local.host_state import HostState
@@ -215,21 +215,23 @@ class LocalCluster:
             host.INOTIFY_CONTROL_PLANE + host.INOTIFY_PER_NODE * len(self.nodes))
         self._save_state()
         kubeadm = Kubeadm(binaries["kubeadm"], self.topology, self.layout)
-        pki = control_plane_credentials(kubeadm)
-        self.progress("pki: kubeadm's certificates and kubeconfigs ready")
+        pki = control_plane_certificates(kubeadm)
+        self.progress("pki: kubeadm's certificates ready")
         runtime_paths = self._runtime_paths(binaries)
         with ThreadPoolExecutor(max_workers=len(self.nodes) + 1) as pool:
-            # Each node's credentials, its containerd and image imports overlap with the control plane's start.
+            # The kubeconfigs, each node's credentials, its containerd and image imports overlap with
+            # the start of etcd and the API server.
+            kubeconfigs = pool.submit(control_plane_kubeconfigs, kubeadm)
             node_jobs = [pool.submit(self._start_node, kubeadm, binaries, runtime_paths, node, archives)
                          for node in self.nodes]
-            self._start_control_plane(binaries, pki)
+            self._start_control_plane(binaries, pki, kubeconfigs)
             for job in node_jobs:
                 job.result()
         for node in self.nodes:
             self._start_kubelet(binaries, node)
         self._await_nodes()
 
-    def _start_control_plane(self, binaries: Binaries, pki: ClusterPKI) -> None:
+    def _start_control_plane(self, binaries: Binaries, pki: ClusterPKI, kubeconfigs: Future[None]) -> None:
         self.layout.etcd_data.mkdir(parents=True, exist_ok=True)
         os.chmod(self.layout.etcd_data, 0o700)
         etcd = self._launch("etcd", [str(binaries["etcd"]), *config.etcd_args(self.topology, self.layout, pki)])
@@ -238,6 +240,7 @@ class LocalCluster:
         apiserver = self._launch("kube-apiserver", [
             str(binaries["kube-apiserver"]),
             *config.apiserver_args(self.topology, self.layout, pki, self.apiserver_extra_args)])
+        kubeconfigs.result()  # the admin one is how the API server is asked whether it is ready
         self._await(apiserver, lambda: self._api.ready(), timeout=90)
         self._api.ensure_cluster_role_binding(APISERVER_KUBELET_CLIENT_BINDING)
         cm = self._launch("kube-controller-manager", [
