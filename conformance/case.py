@@ -28,40 +28,14 @@ from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejecti
 from conformance.namespaces import NamespacePool, await_default_service_account
 from conformance.node_changes import NodeChanges
 from conformance.pod_states import PodStates
-from conformance.preflight import Facts
+from conformance.settings import RunSettings
 from conformance.waiting import holds_for, wait_for
 from conformance.watching import Changes
-
-DEFAULT_TIMEOUTS = {
-    "pod-start": 120.0,       # created -> Succeeded/Running (image present, sandbox created)
-    "schedule": 30.0,         # created -> bound to a node, or FailedScheduling seen
-    "sandbox-failure": 90.0,  # created -> the kubelet's FailedCreatePodSandBox event
-    "never-runs": 5.0,        # window observed after the decisive event
-    "namespace": 60.0,        # namespace ready (default ServiceAccount exists)
-}
 
 
 def pin(node: str) -> dict[str, str]:
     """The nodeSelector that places a Pod on exactly this node."""
     return {"kubernetes.io/hostname": node}
-
-
-@dataclass
-class RunSettings:
-    """Per-run options every Case shares."""
-
-    run_id: str
-    worker: str
-    image: str
-    timeouts: dict[str, float]
-    facts: Facts
-    evidence: NodeEvidence | None
-    # RC-USE-8: handler -> node (or "*") -> declared isolation (conformance/isolation.py).
-    isolation: dict[str, dict[str, dict]] = field(default_factory=dict)
-    # On a cluster the suite made, a test's namespace is left to the run's final sweep (its Pods are
-    # still deleted by the test): deleting ~80 namespaces during the run made half of the API
-    # server's requests (the namespace controller lists and deletes every resource type in each).
-    namespaces_swept_at_end: bool = False
 
 
 @dataclass

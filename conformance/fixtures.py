@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.case import Case, RunSettings
+from conformance.case import Case
+from conformance.settings import RunSettings
 from conformance.selection import handlers_under_test
 from conformance.session import RunOptions, evidence_for
 from conformance.stash_keys import KUBE, POOL, PROVIDER, STATE

@@ -21,7 +21,7 @@ from conformance import manifests
 from conformance.kube import Kube, to_dict
 
 if TYPE_CHECKING:
-    from conformance.case import RunSettings
+    from conformance.settings import RunSettings
 
 
 class NodeChanges:

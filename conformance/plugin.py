@@ -20,14 +20,14 @@ from kubernetes.client.exceptions import ApiException
 
 from clusters.local.apiserver_flags import never_ready_reason
 from clusters.local.errors import ClusterError
-from conformance import matrix
-from conformance.case import DEFAULT_TIMEOUTS
+from conformance import matrix, options
 from conformance.kube import ConnectionProblem, as_rejection
 from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease, live_runs
 from conformance.namespaces import NamespacePool
 from conformance.preflight import Facts, capability_table
 from conformance.isolation import PROPERTY as ISOLATION_PROPERTY
+from conformance.settings import DEFAULT_TIMEOUTS
 from conformance.session import (RunOptions, RunState, connect_run, existing_kubeconfig,
                                  declared_by_user, isolation_table, make_provider, new_run_id, probe_run)
 from conformance.sweep import sweep, sweep_dead_runs
@@ -43,43 +43,8 @@ _isolation_rows: list[dict] = []  # RC-USE-8 observations, for the report's isol
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("runtimeclass-conformance")
-    group.addoption("--cluster", choices=("local", "kind", "existing"), default="local",
-                    help="local: bring up the embedded cluster (default); kind: a kind cluster; "
-                         "existing: the cluster of --kubeconfig/$KUBECONFIG")
-    # --kubeconfig comes from pytest-kind ("use this kubeconfig instead of creating a cluster"); for the
-    # suite it names an existing cluster and implies --cluster existing.
-    group.addoption("--context", help="context in the kubeconfig")
-    group.addoption("--handler", action="append", default=[],
-                    help="handler under test (repeatable); default: those nodes report")
-    # --strict is pytest's own flag (strict markers and config); the suite reads it too: with it,
-    # a test skipped for a missing capability fails instead.
-    group.addoption("--allow-disruptive", action="store_true",
-                    help="allow tests that taint nodes on an existing cluster")
-    group.addoption("--test-image", help="image of the test Pods (default: the local cluster's, "
-                                         "or busybox on other clusters)")
-    group.addoption("--run-id", help="label value of this run's objects (default: generated)")
-    # --keep-cluster comes from pytest-kind, with the meaning the suite needs for every provider.
-    group.addoption("--topology", type=Path, help="topology file of the local or kind cluster")
-    group.addoption("--list-tests", action="store_true",
-                    help="list the selected tests with their clauses and the capabilities each needs; "
-                         "touches no cluster")
-    group.addoption("--timeout", action="append", default=[], metavar="NAME=SECONDS",
-                    help=f"override a wait budget; names: {', '.join(DEFAULT_TIMEOUTS)}")
-    group.addoption("--isolation", type=Path, metavar="FILE",
-                    help="RC-USE-8: what each handler must give, a YAML file of "
-                         "`HANDLER: {class: shared-kernel|user-space-kernel|vm, runtime: runc|crun|runsc|kata}`")
-    group.addoption("--expect-isolation", action="append", default=[], metavar="HANDLER=CLASS[:RUNTIME]",
-                    help="RC-USE-8: what one handler must give, e.g. gvisor=user-space-kernel:runsc (repeatable; "
-                         "overrides --isolation and the topology)")
-    group.addoption("--node-probe", action="store_true",
-                    help="existing cluster: node evidence through a privileged probe Pod per node (hostPID) in a "
-                         "namespace of its own (RC-USE-2, RC-USE-3, RC-USE-8, RC-OVH-7)")
-    group.addoption("--rcc-apiserver-arg", action="append", default=[],
-                    help="extra kube-apiserver flag for the local cluster (the project's broken-cluster tests)")
-    group.addoption("--rcc-report-dir", type=Path,
-                    help="write the run's summary.json (clause verdicts, tests, capabilities, cluster facts) into "
-                         "this folder at session end; `python -m conformance.run` sets it to reports/runs/<run-id>")
+    """The suite's options, from the one table in conformance/options.py (with the console script's)."""
+    options.add_to_pytest(parser.getgroup("runtimeclass-conformance"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

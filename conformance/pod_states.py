@@ -14,7 +14,7 @@ from kubernetes.client import CoreV1Event as V1Event, V1Pod
 from conformance.kube import Kube
 
 if TYPE_CHECKING:
-    from conformance.case import RunSettings
+    from conformance.settings import RunSettings
 
 # How long a FailedScheduling must stand, the Pod still unbound, before a Pod that should be placed
 # counts as unplaceable. A node label or taint a test has just written can reach the scheduler's
