@@ -5,7 +5,8 @@ namespace, creates RuntimeClasses and Pods with cleanup registered on the line
 after each create, waits with success and failure conditions, and records the
 evidence a reviewer reads in the report. The plumbing stays here so tests read
 as the behaviour they check. What a Pod shows (conformance/pod_states.py) and
-the changes a test makes to nodes (conformance/node_changes.py) are mixins.
+the changes a test makes to nodes (conformance/node_changes.py) are parts a Case holds
+(`pod_states`, `node_changes`) and passes on, so neither module needs to know `Case`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from kubernetes.client import CoreV1Event as V1Event, V1Pod
 from clusters.provider import NodeEvidence, SandboxInfo
 from conformance import manifests, quantities
 from conformance.concurrently import Cancelled, each_at_once
+from conformance.expectations import expect_rejected
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
 from conformance.namespaces import NamespacePool, await_default_service_account
 from conformance.node_changes import NodeChanges
 from conformance.pod_states import PodStates
+from conformance.preflight import Facts
 from conformance.settings import RunSettings
 from conformance.waiting import holds_for, wait_for
 from conformance.watching import Changes
@@ -39,7 +42,7 @@ def pin(node: str) -> dict[str, str]:
 
 
 @dataclass
-class Case(PodStates, NodeChanges):
+class Case:
     kube: Kube
     settings: RunSettings
     test_name: str
@@ -50,6 +53,52 @@ class Case(PodStates, NodeChanges):
     _counter: Any = field(default_factory=itertools.count)
     _changes: Changes | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event)
+    pod_states: PodStates = field(init=False, repr=False)
+    node_changes: NodeChanges = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.pod_states = PodStates(self.kube, lambda: self.namespace)
+        self.node_changes = NodeChanges(self.kube, self.settings, self.defer)
+
+    # --- what tests read of Pods and change on nodes (conformance/pod_states.py, node_changes.py) --
+
+    def read_pod(self, name: str) -> V1Pod:
+        return self.pod_states.read_pod(name)
+
+    def pod_log(self, name: str, tail_lines: int | None = None) -> str:
+        return self.pod_states.pod_log(name, tail_lines)
+
+    def node_key(self, suffix: str) -> str:
+        return self.node_changes.node_key(suffix)
+
+    def label_node(self, node: str, suffix: str, value: str = "true") -> tuple[str, str]:
+        return self.node_changes.label_node(node, suffix, value)
+
+    def taint_node(self, node: str, value: str = "true", effect: str = "NoSchedule") -> dict[str, str]:
+        return self.node_changes.taint_node(node, value, effect)
+
+    def exclusive(self, resource: str, shared: bool = False) -> None:
+        self.node_changes.exclusive(resource, shared)
+
+    # --- what the cluster is, and what an API answer must be ------------------------------------
+
+    @property
+    def cluster(self) -> Facts:
+        """The cluster's nodes, their handlers and capabilities, as probed once at the start of the run."""
+        return self.settings.facts
+
+    def cri_runtime_tables(self, node: str) -> list[str] | None:
+        """The runtime table keys of the node's CRI configuration (None if unreadable; needs node-evidence)."""
+        return self.settings.evidence.cri_runtime_tables(node) if self.settings.evidence else None
+
+    def plain(self, obj: Any) -> Any:
+        """A client model as the plain JSON the API server sent, for comparing and attaching."""
+        return to_dict(self.kube, obj)
+
+    def expect_rejected(self, refused: Rejection | None, status: int, *phrases: str,
+                        any_of: Sequence[str] = ()) -> Rejection:
+        """The API server refused with `status`, saying every phrase (conformance/expectations.py)."""
+        return expect_rejected(refused, status, *phrases, any_of=any_of)
 
     # --- names and lifecycle ----------------------------------------------------------
 
@@ -175,7 +224,7 @@ class Case(PodStates, NodeChanges):
         the same time, with their own keys) stay invisible to it.
         """
         kwargs["tolerations"] = [*(kwargs.get("tolerations") or []),
-                                 *self.run_taint_tolerations(own=tolerate_own_taint)]
+                                 *self.node_changes.run_taint_tolerations(own=tolerate_own_taint)]
         body = self.pod_manifest(command, **kwargs)
         name = body["metadata"]["name"]
         with allure.step(f"create Pod {name}"):
@@ -229,15 +278,15 @@ class Case(PodStates, NodeChanges):
     def _wait_phase(self, pod: V1Pod, phase: str) -> V1Pod:
         name = pod.metadata.name
         with allure.step(f"Pod {name} reaches {phase}"):
-            return wait_for(f"Pod {name} reaches {phase}", lambda: self._phase_is(name, phase),
-                            timeout=self.settings.timeouts["pod-start"], failure=lambda: self._why_not_running(name),
-                            describe=lambda: self._describe(name), sleep=self._sleep)
+            return wait_for(f"Pod {name} reaches {phase}", lambda: self.pod_states.phase_is(name, phase),
+                            timeout=self.settings.timeouts["pod-start"], failure=lambda: self.pod_states.why_not_running(name),
+                            describe=lambda: self.pod_states.describe(name), sleep=self._sleep)
 
     def wait_event(self, pod: V1Pod, reason: str, budget: str) -> V1Event:
         name = pod.metadata.name
         with allure.step(f"event {reason} for Pod {name}"):
-            event = wait_for(f"event {reason} for Pod {name}", lambda: self.event_with_reason(name, reason),
-                             timeout=self.settings.timeouts[budget], describe=lambda: self._describe(name),
+            event = wait_for(f"event {reason} for Pod {name}", lambda: self.pod_states.event_with_reason(name, reason),
+                             timeout=self.settings.timeouts[budget], describe=lambda: self.pod_states.describe(name),
                              sleep=self._sleep)
         self.attach(f"event {reason}", {"reason": event.reason, "message": event.message, "type": event.type})
         return event
@@ -261,16 +310,16 @@ class Case(PodStates, NodeChanges):
         label = ", ".join(names)
 
         def all_failed() -> dict[str, tuple[str, str]] | None:
-            seen = {name: self._visible_failure(name) for name in names}
+            seen = {name: self.pod_states.visible_failure(name) for name in names}
             return seen if all(seen.values()) else None
 
         def any_started() -> str | None:
-            return next((f"{name}: {why}" for name in names if (why := self._started(name))), None)
+            return next((f"{name}: {why}" for name in names if (why := self.pod_states.started(name))), None)
 
         with allure.step(f"Pods {label} fail visibly (FailedCreatePodSandBox or Failed)"):
             decisive = wait_for(f"Pods {label} show their failure", all_failed,
                                 timeout=self.settings.timeouts["sandbox-failure"], failure=any_started,
-                                describe=lambda: "; ".join(f"{n}: {self._describe(n)}" for n in names),
+                                describe=lambda: "; ".join(f"{n}: {self.pod_states.describe(n)}" for n in names),
                                 sleep=self._sleep)
         expected = handler if isinstance(handler, list) else [handler] * len(names)
         for name, named in zip(names, expected, strict=True):
@@ -288,7 +337,7 @@ class Case(PodStates, NodeChanges):
     def keeps_running(self, pod: V1Pod) -> None:
         name = pod.metadata.name
         with allure.step(f"Pod {name} keeps running"):
-            holds_for(f"Pod {name} must keep running", lambda: self._not_running(name),
+            holds_for(f"Pod {name} must keep running", lambda: self.pod_states.not_running(name),
                       window=self.settings.timeouts["never-runs"], sleep=self._sleep)
 
     def pod_update_rejection(self, pod: V1Pod, patch: dict[str, Any]) -> Rejection | None:
@@ -312,8 +361,8 @@ class Case(PodStates, NodeChanges):
         with allure.step(f"Pod {name} is scheduled"):
             node = wait_for(f"Pod {name} is bound to a node", lambda: self.read_pod(name).spec.node_name,
                             timeout=self.settings.timeouts["schedule"],
-                            failure=lambda: self._still_unschedulable(name, first_seen),
-                            describe=lambda: self._describe(name), sleep=self._sleep)
+                            failure=lambda: self.pod_states.still_unschedulable(name, first_seen),
+                            describe=lambda: self.pod_states.describe(name), sleep=self._sleep)
         self.attach("scheduled", {"pod": name, "node": node})
         return node
 
@@ -389,5 +438,5 @@ class Case(PodStates, NodeChanges):
             "events": [{"object": e.involved_object.name, "reason": e.reason, "type": e.type, "message": e.message,
                         "count": e.count} for e in events],
             "runtimeClasses": [to_dict(self.kube, rc) for rc in classes.items],
-            "logs": {p.metadata.name: self._log_tail(p.metadata.name) for p in pods},
+            "logs": {p.metadata.name: self.pod_states.log_tail(p.metadata.name) for p in pods},
         }

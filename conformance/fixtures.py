@@ -12,6 +12,7 @@ from conformance.settings import RunSettings
 from conformance.selection import handlers_under_test
 from conformance.session import RunOptions, evidence_for
 from conformance.stash_keys import KUBE, POOL, PROVIDER, STATE
+from conformance.xdist_role import worker_id
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
     if STATE not in config.stash:
         pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
     state = config.stash[STATE]
-    worker = getattr(config, "workerinput", {}).get("workerid", "gw")
+    worker = worker_id(config)
     evidence, _ = evidence_for(config.stash[PROVIDER], state.options, config.stash[KUBE])
     settings = RunSettings(run_id=state.options.run_id, worker=worker,
                            image=state.options.image or default_image(state.options),

@@ -32,6 +32,7 @@ from conformance.session import (RunOptions, RunState, connect_run, existing_kub
                                  declared_by_user, isolation_table, make_provider, new_run_id, probe_run)
 from conformance.sweep import sweep, sweep_dead_runs
 from conformance.stash_keys import KUBE, LEASE, POOL, PROVIDER, STATE
+from conformance.xdist_role import handed_out, is_worker, runs_tests_here, worker_id
 # Hooks and fixtures kept in their own modules; pytest finds them as attributes of this plugin.
 from conformance.fixtures import default_image, handlers, rcc  # noqa: F401
 from conformance.selection import (handlers_under_test, pytest_collection_finish,  # noqa: F401
@@ -86,7 +87,7 @@ def _options(config: pytest.Config) -> RunOptions:
         cluster="existing" if opt.kubeconfig else opt.cluster,
         kubeconfig=Path(opt.kubeconfig) if opt.kubeconfig else None, context=opt.context,
         handlers=list(opt.handler), strict=opt.strict, allow_disruptive=opt.allow_disruptive, image=opt.test_image,
-        run_id=(config.workerinput["rcc_run_id"] if hasattr(config, "workerinput") else opt.run_id or new_run_id()),
+        run_id=(handed_out(config)["rcc_run_id"] if is_worker(config) else opt.run_id or new_run_id()),
         keep_cluster=opt.keep_cluster, timeouts=timeouts, topology=opt.topology,
         apiserver_args=tuple(opt.rcc_apiserver_arg), isolation_file=opt.isolation,
         expect_isolation=list(opt.expect_isolation), node_probe=opt.node_probe)
@@ -108,8 +109,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     options = _options(config)
     try:
-        if hasattr(config, "workerinput"):
-            raw = json.loads(config.workerinput["rcc_state"])
+        if is_worker(config):
+            raw = json.loads(handed_out(config)["rcc_state"])
             provider = make_provider(options, progress=lambda _m: None)
             state = RunState(options, Path(raw["kubeconfig"]), Facts.from_json(raw["facts"]),
                              raw["declared_handlers"], raw.get("isolation", {}))
@@ -129,14 +130,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[STATE] = state
     config.stash[PROVIDER] = provider
     config.stash[KUBE] = kube
-    if _runs_tests_here(config) and state.facts.has("workspace"):
-        worker = getattr(config, "workerinput", {}).get("workerid", "gw")
-        config.stash[POOL] = NamespacePool(kube, options.run_id, worker, options.timeouts["namespace"]).start()
-
-
-def _runs_tests_here(config: pytest.Config) -> bool:
-    """An xdist worker, or a run without xdist; an xdist controller only hands tests out."""
-    return hasattr(config, "workerinput") or not config.pluginmanager.has_plugin("dsession")
+    if runs_tests_here(config) and state.facts.has("workspace"):
+        config.stash[POOL] = NamespacePool(kube, options.run_id, worker_id(config), options.timeouts["namespace"]).start()
 
 
 def _stop_on_sigterm() -> None:
@@ -233,7 +228,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if _tracker is None or hasattr(config, "workerinput") or not any(r.tests for r in _tracker.results.values()):
+    if _tracker is None or is_worker(config) or not any(r.tests for r in _tracker.results.values()):
         return
     terminalreporter.section("RuntimeClass clause matrix")
     for line in _tracker.table():
@@ -245,7 +240,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if POOL in config.stash:
         config.stash[POOL].close()
-    if config.getoption("rcc_report_dir", None) and _tracker is not None and not hasattr(config, "workerinput"):
+    if config.getoption("rcc_report_dir", None) and _tracker is not None and not is_worker(config):
         from conformance import report  # summary.json (also for a run without a cluster)
 
         try:
@@ -256,7 +251,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
         except Exception as exc:  # noqa: BLE001 - the report must not keep the cluster from being cleaned up
             config.get_terminal_writer().line(f"[rcc] could not write summary.json: {exc!r}", red=True)
-    if STATE not in config.stash or hasattr(config, "workerinput"):
+    if STATE not in config.stash or is_worker(config):
         return
     state = config.stash[STATE]
     kube = config.stash[KUBE]
