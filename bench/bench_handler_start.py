@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from clusters.local.cluster import LocalCluster
-from clusters.local.images import TEST_IMAGE
+from clusters.toolbox.images import TEST_IMAGE
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
 from conformance.kube import Kube, connect
 

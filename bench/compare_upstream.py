@@ -6,7 +6,7 @@
 
 What it does (issue 6):
 1. Builds (once, cached as `kubernetes-e2e-<version>`) upstream's `e2e.test` for the
-   topology's Kubernetes version: `clusters.local.binaries.ensure_e2e_test`.
+   topology's Kubernetes version: `clusters.toolbox.binaries.ensure_e2e_test`.
 2. Brings up the `rcc-upstream` cluster (clusters/upstream/topology.yaml: test-handler on
    both nodes, own ports/addresses/CIDRs), timing a warm bring-up, and imports the images
    upstream's tests use under their registry.k8s.io references (clusters/upstream/images.py).
@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.bench_local_cluster import PeakSampler  # noqa: E402
-from clusters.local.binaries import ensure_binaries, ensure_e2e_test  # noqa: E402
+from clusters.toolbox.binaries import ensure_binaries, ensure_e2e_test  # noqa: E402
 from clusters.local.cluster import LocalCluster  # noqa: E402
 from clusters.local.variants import BROKEN_VARIANTS
 from clusters.local.topology import Topology, load_topology  # noqa: E402

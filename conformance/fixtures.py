@@ -53,7 +53,7 @@ def handlers(request: pytest.FixtureRequest) -> list[str]:
 def default_image(options: RunOptions) -> str:
     # Both providers build the busybox test image here and load it into the nodes (no registry needed).
     if options.cluster in ("local", "kind"):
-        from clusters.local.images import TEST_IMAGE
+        from clusters.toolbox.images import TEST_IMAGE
 
         return TEST_IMAGE
     return "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"

@@ -19,7 +19,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from clusters.local.apiserver_flags import never_ready_reason
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 from conformance import matrix, options
 from conformance.kube import ConnectionProblem, as_rejection
 from conformance.kubeconfig import KubeconfigProblem

@@ -105,3 +105,29 @@ def test_no_import_climbs_back_up(lower, upper):
     climbing = sorted(f"{name} -> {target}" for name, targets in GRAPH.items()
                       if name.split(".")[0] == lower for target in targets if target.split(".")[0] == upper)
     assert climbing == []
+
+
+def test_the_kind_provider_uses_the_toolbox_and_nothing_of_the_local_provider():
+    borrowed = sorted(f"{name} -> {target}" for name, targets in GRAPH.items()
+                      if name.startswith("clusters.kind") for target in targets if target.startswith("clusters.local"))
+    assert borrowed == []
+
+
+def test_the_toolbox_imports_no_provider():
+    providers = ("clusters.local", "clusters.kind", "clusters.existing", "clusters.upstream")
+    climbing = sorted(f"{name} -> {target}" for name, targets in GRAPH.items()
+                      if name.startswith("clusters.toolbox") for target in targets if target.startswith(providers))
+    assert climbing == []
+
+
+def test_the_cluster_packages_import_each_other_in_one_direction():
+    """clusters.local, clusters.kind, clusters.toolbox, ...: no package circle (ClusterError once made one)."""
+    def package(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+
+    packages: dict[str, set[str]] = {}
+    for name, targets in GRAPH.items():
+        if name.startswith("clusters."):
+            packages.setdefault(package(name), set()).update(
+                package(t) for t in targets if t.startswith("clusters.") and package(t) != package(name))
+    assert circles(packages) == []

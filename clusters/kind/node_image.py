@@ -9,7 +9,7 @@ the same image from what this machine can get:
 2. kind v0.33.0's own base files (its module source, ``images/base/files``)
    and the same systemd clean-up and enabled units as its base Dockerfile;
 3. the local cluster's Go-built binaries (containerd, runc, crictl, kubelet,
-   kubectl, the control plane, etcd; ``clusters.local.binaries``) plus kubeadm,
+   kubectl, the control plane, etcd; ``clusters.toolbox.binaries``) plus kubeadm,
    kube-proxy and CoreDNS, each under its own cache key so the local cluster's
    ``kubernetes-<version>`` entry is never rebuilt;
 4. the images kubeadm lists, pre-loaded (``clusters.kind.node_images``);
@@ -33,10 +33,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from clusters.kind import node_files, node_images
-from clusters.local.runtimes.runc import RUNC_COMPONENT
-from clusters.local.binaries import (GoComponent, default_cache_dir, ensure_binaries, kubernetes_component,
-                                     _ensure_component)
-from clusters.local.errors import ClusterError
+from clusters.toolbox.binaries import (GoComponent, default_cache_dir, ensure_binaries, ensure_component,
+                                       kubernetes_component)
+from clusters.toolbox.errors import ClusterError
+from clusters.toolbox.runtimes.runc import RUNC_COMPONENT
 
 KIND_VERSION = "v0.33.0"
 KUBERNETES_VERSION = "v1.37.2"
@@ -170,7 +170,7 @@ def _binaries(version: str, cache: Path, progress: Progress) -> dict[str, Path]:
     # runc v1.3.3 as the local cluster builds it (Debian's 1.1.5 fails on runtime-spec 1.3 bundles).
     paths = dict(ensure_binaries(version, set(), cache_dir=cache, progress=progress, extra=(RUNC_COMPONENT,)).paths)
     for component in node_components(version):
-        paths.update(_ensure_component(component, cache, None, progress))
+        paths.update(ensure_component(component, cache, None, progress))
     return paths
 
 

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import yaml
 
-from clusters.local import config, host, images, lifecycle_lock, processes, runtimes
-from clusters.local.binaries import Binaries, default_cache_dir, ensure_binaries
+from clusters.local import config, lifecycle_lock, processes
+from clusters.toolbox import host, images, runtimes
+from clusters.toolbox.binaries import Binaries, default_cache_dir, ensure_binaries
 from clusters.local.cri import NodeCRI, cri_for
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import DEFAULT_STATE_ROOT, ClusterLayout, NodeLayout
 from clusters.local.certificates import issue_control_plane, issue_kubelet, write_kubeconfig
 from clusters.local.pki import CertPair, ClusterPKI
