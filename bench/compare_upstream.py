@@ -18,7 +18,7 @@ What it does (issue 6):
    is charged for the other's clean-up.
 4. With `--variants`, brings up the broken clusters of tests/test_mutants.py (one at a time,
    same cluster name) and records which suite failed on each.
-5. Prints Markdown tables for the README. Raw data lands in `--out` (results.json, reports).
+5. Prints Markdown tables for docs/performance.md. Raw data lands in `--out` (results.json, reports).
 
 Upstream tests are mapped to SPEC.md clauses in clusters/upstream/clauses.py (with the
 reasoning). This suite's clauses come from its JUnit properties and its clause matrix

@@ -3,7 +3,7 @@
 `rcc-conformance run --help` (conformance/cli.py), `python -m conformance.run` (conformance/run.py)
 and pytest's `--help` (conformance/plugin.py) are all built from `OPTIONS` below, so their names,
 choices, defaults and help texts cannot drift apart; tests/test_cli.py checks that the README names
-every option the console script shows.
+every option the console script shows, and docs/options.md every option here (add a row there too).
 
 Adding an option is ONE entry in `OPTIONS`:
 

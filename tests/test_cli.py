@@ -77,11 +77,14 @@ def test_every_option_is_declared_once_and_the_console_script_and_pytest_agree()
                                  capture_output=True, text=True, timeout=120).stdout
     run_help = script("run", "--help").stdout
     readme = (ROOT / "README.md").read_text()
+    every_option = (ROOT / "docs" / "options.md").read_text()
+    for option in options.OPTIONS:
+        assert f"`{option.flags[0]}" in every_option, option.flags
     for option in options.declared(options.PLUGIN):
         assert option.flags[0] in pytest_help, option.flags
     for heading in options.GROUPS:
         for option in options.shown(heading):
-            assert option.flags[0] in run_help and option.flags[0] in readme, option.flags
+            assert option.flags[0] in run_help and f"`{option.flags[0]}" in readme, option.flags
     assert "{" + ",".join(options.CLUSTERS) + "}" in run_help and "{" + ",".join(options.CLUSTERS) + "}" in pytest_help
 
 
