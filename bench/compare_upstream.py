@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
 from bench.bench_local_cluster import PeakSampler  # noqa: E402
 from clusters.toolbox.binaries import ensure_binaries, ensure_e2e_test  # noqa: E402
 from clusters.local.cluster import LocalCluster  # noqa: E402
+from clusters.toolbox.kubernetes_source import pause_source  # noqa: E402
 from clusters.local.variants import BROKEN_VARIANTS
 from clusters.local.topology import Topology, load_topology  # noqa: E402
 from clusters.upstream import clauses as upstream_clauses  # noqa: E402
@@ -193,7 +194,7 @@ def bring_up(bench: Bench, topology: Topology, apiserver_args: tuple[str, ...] =
     else:
         cluster.up()
     archives = images.build_archives(cluster.cache_dir / "images" / f"upstream-{topology.kubernetes_version}",
-                                     cluster._pause_source())
+                                     pause_source(topology.kubernetes_version))
     images.import_into_nodes(cluster, archives)
     return cluster
 

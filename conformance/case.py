@@ -4,9 +4,10 @@
 namespace, creates RuntimeClasses and Pods with cleanup registered on the line
 after each create, waits with success and failure conditions, and records the
 evidence a reviewer reads in the report. The plumbing stays here so tests read
-as the behaviour they check. What a Pod shows (conformance/pod_states.py) and
-the changes a test makes to nodes (conformance/node_changes.py) are parts a Case holds
-(`pod_states`, `node_changes`) and passes on, so neither module needs to know `Case`.
+as the behaviour they check. What a Pod shows (conformance/pod_states.py), how
+its fate is awaited (conformance/pod_waits.py) and the changes a test makes to nodes
+(conformance/node_changes.py) are parts a Case holds (`pod_states`, `pod_waits`,
+`node_changes`) and passes on, so none of those modules needs to know `Case`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import allure
 from kubernetes.client import CoreV1Event as V1Event, V1Pod
 
-from clusters.provider import NodeEvidence, SandboxInfo
+from clusters.provider import SandboxInfo
 from conformance import manifests, quantities
 from conformance.concurrently import Cancelled, each_at_once
 from conformance.expectations import expect_rejected
@@ -30,9 +31,10 @@ from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejecti
 from conformance.namespaces import NamespacePool, await_default_service_account
 from conformance.node_changes import NodeChanges
 from conformance.pod_states import PodStates
+from conformance.pod_waits import PodWaits
 from conformance.preflight import Facts
 from conformance.settings import RunSettings
-from conformance.waiting import holds_for, wait_for
+from conformance.waiting import wait_for
 from conformance.watching import Changes
 
 
@@ -54,10 +56,12 @@ class Case:
     _changes: Changes | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event)
     pod_states: PodStates = field(init=False, repr=False)
+    pod_waits: PodWaits = field(init=False, repr=False)
     node_changes: NodeChanges = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.pod_states = PodStates(self.kube, lambda: self.namespace)
+        self.pod_waits = PodWaits(self.pod_states, self.settings.timeouts, sleep=self._sleep, attach=self.attach)
         self.node_changes = NodeChanges(self.kube, self.settings, self.defer)
 
     # --- what tests read of Pods and change on nodes (conformance/pod_states.py, node_changes.py) --
@@ -269,76 +273,32 @@ class Case:
         self.attach("API answer", refused.__dict__)
         return refused
 
+    # --- a Pod's fate, awaited and judged (conformance/pod_waits.py) ----------------------------
+
     def wait_succeeded(self, pod: V1Pod) -> V1Pod:
-        return self._wait_phase(pod, "Succeeded")
+        return self.pod_waits.phase(pod, "Succeeded")
 
     def wait_running(self, pod: V1Pod) -> V1Pod:
-        return self._wait_phase(pod, "Running")
-
-    def _wait_phase(self, pod: V1Pod, phase: str) -> V1Pod:
-        name = pod.metadata.name
-        with allure.step(f"Pod {name} reaches {phase}"):
-            return wait_for(f"Pod {name} reaches {phase}", lambda: self.pod_states.phase_is(name, phase),
-                            timeout=self.settings.timeouts["pod-start"], failure=lambda: self.pod_states.why_not_running(name),
-                            describe=lambda: self.pod_states.describe(name), sleep=self._sleep)
+        return self.pod_waits.phase(pod, "Running")
 
     def wait_event(self, pod: V1Pod, reason: str, budget: str) -> V1Event:
-        name = pod.metadata.name
-        with allure.step(f"event {reason} for Pod {name}"):
-            event = wait_for(f"event {reason} for Pod {name}", lambda: self.pod_states.event_with_reason(name, reason),
-                             timeout=self.settings.timeouts[budget], describe=lambda: self.pod_states.describe(name),
-                             sleep=self._sleep)
-        self.attach(f"event {reason}", {"reason": event.reason, "message": event.message, "type": event.type})
-        return event
+        return self.pod_waits.event(pod, reason, budget)
 
     def never_runs(self, pod: V1Pod, handler: str | None = None) -> str:
         """The Pod fails visibly and then never starts; returns the form the cluster showed."""
-        return self.never_run([pod], handler)[0]
+        return self.pod_waits.never_run([pod], handler)[0]
 
     def never_run(self, pods: list[V1Pod], handler: str | list[str | None] | None = None) -> list[str]:
-        """Each Pod fails visibly and then never starts; returns the form each showed, in order.
-
-        `handler` (one for all Pods, or one per Pod): the handler a FailedCreatePodSandBox
-        message must name.
-
-        Decisive event: the kubelet's FailedCreatePodSandBox (reference behaviour) or the Pod
-        going Failed (the seed's wording). The Pods are watched together: once every one has
-        shown its decisive event, one bounded window (starting after the last of them, so after
-        each Pod's own) confirms that none starts. A Pod that starts at any point fails the check.
-        """
-        names = [pod.metadata.name for pod in pods]
-        label = ", ".join(names)
-
-        def all_failed() -> dict[str, tuple[str, str]] | None:
-            seen = {name: self.pod_states.visible_failure(name) for name in names}
-            return seen if all(seen.values()) else None
-
-        def any_started() -> str | None:
-            return next((f"{name}: {why}" for name in names if (why := self.pod_states.started(name))), None)
-
-        with allure.step(f"Pods {label} fail visibly (FailedCreatePodSandBox or Failed)"):
-            decisive = wait_for(f"Pods {label} show their failure", all_failed,
-                                timeout=self.settings.timeouts["sandbox-failure"], failure=any_started,
-                                describe=lambda: "; ".join(f"{n}: {self.pod_states.describe(n)}" for n in names),
-                                sleep=self._sleep)
-        expected = handler if isinstance(handler, list) else [handler] * len(names)
-        for name, named in zip(names, expected, strict=True):
-            form, message = decisive[name]
-            self.attach(f"decisive failure of {name}", {"form": form, "message": message})
-            if named is not None and form != "Failed":
-                assert named in message, \
-                    f"{name}: the FailedCreatePodSandBox message does not name handler {named!r}: {message}"
-        forms = [decisive[name][0] for name in names]
-        with allure.step(f"Pods {label} never run ({'; '.join(sorted(set(forms)))})"):
-            holds_for(f"Pods {label} must never run", any_started,
-                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
-        return forms
+        return self.pod_waits.never_run(pods, handler)
 
     def keeps_running(self, pod: V1Pod) -> None:
-        name = pod.metadata.name
-        with allure.step(f"Pod {name} keeps running"):
-            holds_for(f"Pod {name} must keep running", lambda: self.pod_states.not_running(name),
-                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
+        self.pod_waits.keeps_running(pod)
+
+    def wait_scheduled(self, pod: V1Pod) -> str:
+        return self.pod_waits.scheduled(pod)
+
+    def stays_unscheduled(self, pod: V1Pod, expected_message: str | None = None) -> str:
+        return self.pod_waits.stays_unscheduled(pod, expected_message)
 
     def pod_update_rejection(self, pod: V1Pod, patch: dict[str, Any]) -> Rejection | None:
         name = pod.metadata.name
@@ -352,32 +312,6 @@ class Case:
         """The handler a node's CRI uses without a RuntimeClass, when node evidence can tell."""
         tables = self.settings.evidence.cri_runtime_tables(node) if self.settings.evidence else None
         return "runc" if tables and "runc" in tables else ""
-
-    def wait_scheduled(self, pod: V1Pod) -> str:
-        """The node the Pod was bound to; fails once the scheduler has said for a while that it cannot place it
-        (pod_states.UNSCHEDULABLE_GRACE: a node change just made may reach the scheduler after the Pod)."""
-        name = pod.metadata.name
-        first_seen: dict[str, float] = {}
-        with allure.step(f"Pod {name} is scheduled"):
-            node = wait_for(f"Pod {name} is bound to a node", lambda: self.read_pod(name).spec.node_name,
-                            timeout=self.settings.timeouts["schedule"],
-                            failure=lambda: self.pod_states.still_unschedulable(name, first_seen),
-                            describe=lambda: self.pod_states.describe(name), sleep=self._sleep)
-        self.attach("scheduled", {"pod": name, "node": node})
-        return node
-
-    def stays_unscheduled(self, pod: V1Pod, expected_message: str | None = None) -> str:
-        """FailedScheduling is reported, then the Pod stays unbound for the observation window."""
-        event = self.wait_event(pod, "FailedScheduling", "schedule")
-        if expected_message:
-            assert expected_message in (event.message or ""), f"FailedScheduling says: {event.message}"
-        name = pod.metadata.name
-        with allure.step(f"Pod {name} stays unscheduled"):
-            holds_for(f"Pod {name} must stay unscheduled",
-                      lambda: (lambda node: f"it was bound to {node}" if node else None)(
-                          self.read_pod(name).spec.node_name),
-                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
-        return event.message or ""
 
     def free_allocatable(self, node: str) -> dict[str, int]:
         """Allocatable minus the requests (and overhead) of every non-terminated Pod bound to the node.
