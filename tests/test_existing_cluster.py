@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clusters.local.images import TEST_IMAGE
+from clusters.toolbox.images import TEST_IMAGE
 from clusters.local.provider import LocalProvider
 from clusters.local.topology import DEFAULT_TOPOLOGY
 from conformance.kube import connect

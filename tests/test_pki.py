@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client, config as kube_config
 
 from clusters.local import config
-from clusters.local.binaries import Binaries, ensure_binaries
+from clusters.toolbox.binaries import Binaries, ensure_binaries
 from clusters.local.certificates import control_plane_certificates, control_plane_kubeconfigs, node_credentials
 from clusters.local.layout import ClusterLayout
 from clusters.local.pki import APISERVER_KUBELET_CLIENT_BINDING, CertPair, ClusterPKI, Kubeadm, kubeadm_config

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import yaml
 
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import ClusterLayout, NodeLayout
 from clusters.local.topology import Topology
 
