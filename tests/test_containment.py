@@ -84,3 +84,33 @@ def test_the_isolation_table_says_inside_escaped_or_not_checked_with_why():
     assert "did not run" in containment_cell("runc", "n1", [])[1]
     page = isolation_html(rows, "", "", "", containment)
     assert 'data-containment="escaped"' in page and 'data-containment="not checked"' in page
+
+
+def test_the_escape_variants_make_topologies_the_cluster_accepts(tmp_path):
+    from clusters.local.runtimes.runsc import shim_config
+    from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
+    from clusters.local.variants import GVISOR_IGNORES_CGROUPS, variants_for
+
+    escaping = next(v for v in variants_for(DEFAULT_TOPOLOGY) if v.name == "runc-pods-escape-their-cgroup")
+    runc = load_topology(escaping.topology_file(DEFAULT_TOPOLOGY, tmp_path / "runc")).runtimes["rewired"]
+    assert (runc.type, runc.relocate_cgroups) == ("runc", "escaped")
+    gvisor = load_topology(GVISOR_IGNORES_CGROUPS.topology_file(DEFAULT_TOPOLOGY, tmp_path / "gvisor"))
+    flags = dict(gvisor.runtimes["rewired"].flags)
+    assert shim_config(tmp_path / "runsc", tmp_path, flags)["runsc_config"] == {"platform": "systrap",
+                                                                                "ignore-cgroups": "true"}
+    assert GVISOR_IGNORES_CGROUPS in variants_for(DEFAULT_TOPOLOGY)
+
+
+def test_runsc_flags_on_a_runc_runtime_are_one_clear_error(tmp_path):
+    import pytest
+
+    from clusters.local.errors import ClusterError
+    from clusters.local.topology import load_topology
+
+    bad = tmp_path / "t.yaml"
+    bad.write_text("name: x\nkubernetesVersion: v1.37.2\nserviceCIDR: 10.96.0.0/16\nports: {apiserver: 1, "
+                   "etcdClient: 2, etcdPeer: 3, controllerManager: 4, scheduler: 5}\n"
+                   "runtimes: {runc: {binary: runc, flags: {ignore-cgroups: true}}}\n"
+                   "nodes: [{name: n1, address: 127.0.0.2, podCIDR: 10.244.1.0/24, handlers: [{name: runc, runtime: runc}]}]\n")
+    with pytest.raises(ClusterError, match="flags"):
+        load_topology(bad)
