@@ -110,12 +110,28 @@ def relevant_cgroups(process: NodeProcess) -> dict[str, str]:
 
 
 def judge(tree: PodProcesses) -> list[Judged]:
+    """Each process's role and whether its cgroups are the Pod's. What a sandbox forks (gVisor's systrap stubs,
+    whose command line may read empty) is part of the sandbox, whatever it looks like."""
     pod_cgroup = tree.pod_cgroups[0] if tree.pod_cgroups else ""
+    roles = {p.pid: role_of(p, tree) for p in tree.processes}
+    parents = {p.pid: p.ppid for p in tree.processes}
+
+    def in_sandbox(pid: int) -> bool:
+        seen: set[int] = set()
+        while (pid := parents.get(pid, 0)) in roles and pid not in seen:
+            seen.add(pid)
+            if roles[pid] in ("gVisor sandbox (runsc boot)", "VM monitor"):
+                return True
+        return False
+
     judged = []
     for process in tree.processes:
+        role = roles[process.pid]
+        if role in ALLOWED_OUTSIDE and in_sandbox(process.pid):
+            role = "gVisor sandbox's own process" if "gVisor" in roles.get(process.ppid, "gVisor") else "VM process"
         cgroups = relevant_cgroups(process)
         inside = bool(pod_cgroup) and all(within(path, pod_cgroup) for path in cgroups.values())
-        judged.append(Judged(process.pid, role_of(process, tree), process.command[:200], cgroups, inside))
+        judged.append(Judged(process.pid, role, process.command[:200], cgroups, inside))
     return judged
 
 

@@ -114,3 +114,10 @@ def test_runsc_flags_on_a_runc_runtime_are_one_clear_error(tmp_path):
                    "nodes: [{name: n1, address: 127.0.0.2, podCIDR: 10.244.1.0/24, handlers: [{name: runc, runtime: runc}]}]\n")
     with pytest.raises(ClusterError, match="flags"):
         load_topology(bad)
+
+
+def test_what_the_gvisor_sandbox_forks_belongs_to_the_sandbox_even_with_an_empty_command_line():
+    tree = _tree(_p(10, 1, "/x/containerd-shim-runsc-v1", "containerd-shim-runsc-v1 -id sb1", None),
+                 _p(12, 10, "/x/runsc", "runsc-sandbox boot sb1", "sb1"),
+                 _p(14, 12, "/x/runsc", "", None))
+    assert [(j.pid, j.role) for j in judge(tree) if j.escaped] == [(14, "gVisor sandbox's own process")]
