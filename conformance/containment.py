@@ -116,19 +116,19 @@ def judge(tree: PodProcesses) -> list[Judged]:
     roles = {p.pid: role_of(p, tree) for p in tree.processes}
     parents = {p.pid: p.ppid for p in tree.processes}
 
-    def in_sandbox(pid: int) -> bool:
+    def sandbox_above(pid: int) -> str | None:
         seen: set[int] = set()
         while (pid := parents.get(pid, 0)) in roles and pid not in seen:
             seen.add(pid)
             if roles[pid] in ("gVisor sandbox (runsc boot)", "VM monitor"):
-                return True
-        return False
+                return roles[pid]
+        return None
 
     judged = []
     for process in tree.processes:
         role = roles[process.pid]
-        if role in ALLOWED_OUTSIDE and in_sandbox(process.pid):
-            role = "gVisor sandbox's own process" if "gVisor" in roles.get(process.ppid, "gVisor") else "VM process"
+        if role in ALLOWED_OUTSIDE and (above := sandbox_above(process.pid)):
+            role = "gVisor sandbox's own process" if above.startswith("gVisor") else "VM monitor's own process"
         cgroups = relevant_cgroups(process)
         inside = bool(pod_cgroup) and all(within(path, pod_cgroup) for path in cgroups.values())
         judged.append(Judged(process.pid, role, process.command[:200], cgroups, inside))
