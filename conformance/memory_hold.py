@@ -1,8 +1,11 @@
 """RC-OVH-8, enforcement: a Pod that tries to hold more memory than its limit does not get it. No node access.
 
-The Pod's one container runs busybox `dd if=/dev/zero bs=<N>M count=1` into a pipe that nobody
-reads: dd reads N MiB of zeros into its buffer (every page touched, not a lazy `malloc`), then
-blocks writing to the full pipe, holding them. A watcher in the same container follows dd's
+The Pod's one container runs busybox `dd bs=<N>M count=1 iflag=fullblock` into a pipe that
+nobody reads: dd reads N MiB of `x` (from `tr '\\000' x < /dev/zero`) into its buffer, every page
+written, then blocks writing to the full pipe, holding them. Not zeros: gVisor's sentry can
+satisfy a read of /dev/zero into fresh memory without committing a host page (its memory file
+reads zero until written), so a run that held "640 MiB" of zeros showed nothing to the host's
+cgroup; bytes that are not zero must land in host pages. A watcher in the same container follows dd's
 VmRSS and prints one verdict line: `RCC-HELD kib=…` once dd holds (nearly) all of it, or
 `RCC-REFUSED peak_kib=…` once dd is gone; dd's own exit status (`RCC-DD-EXIT 137`: killed,
 the OOM killer's SIGKILL; 1: the allocation failed) follows on stderr.
@@ -30,7 +33,8 @@ from conformance.waiting import wait_for
 
 HOLD_SCRIPT = r'''
 target=$1
-( dd if=/dev/zero bs=${target}M count=1 2>&3; echo "RCC-DD-EXIT $?" >&3 ) 3>&2 | sleep 3600 &
+( tr '\000' x < /dev/zero | dd bs=${target}M count=1 iflag=fullblock 2>&3; echo "RCC-DD-EXIT $?" >&3 ) 3>&2 \
+  | sleep 3600 &
 peak=0 i=0
 while [ $i -lt 900 ]; do
   d=""
