@@ -87,7 +87,7 @@ def test_the_isolation_table_says_inside_escaped_or_not_checked_with_why():
 
 
 def test_the_escape_variants_make_topologies_the_cluster_accepts(tmp_path):
-    from clusters.local.runtimes.runsc import shim_config
+    from clusters.toolbox.runtimes.runsc import shim_config
     from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
     from clusters.local.variants import GVISOR_IGNORES_CGROUPS, variants_for
 
@@ -104,7 +104,7 @@ def test_the_escape_variants_make_topologies_the_cluster_accepts(tmp_path):
 def test_runsc_flags_on_a_runc_runtime_are_one_clear_error(tmp_path):
     import pytest
 
-    from clusters.local.errors import ClusterError
+    from clusters.toolbox.errors import ClusterError
     from clusters.local.topology import load_topology
 
     bad = tmp_path / "t.yaml"
