@@ -27,8 +27,7 @@ from clusters.kind.provider import KindProvider
 from clusters.kind.topology import DEFAULT_TOPOLOGY, load_topology
 from clusters.local.variants import BROKEN_VARIANTS
 from conformance.clauses import CLAUSES
-
-import suite_runs
+from tests import suite_runs
 
 ALL_CLAUSES = set(CLAUSES)
 # Clauses that read node evidence (CRI sandbox, cgroup files, the runtime's own state) through `docker exec`.

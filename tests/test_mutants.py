@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from clusters.local.topology import DEFAULT_TOPOLOGY
 from clusters.local.variants import variants_for
-
-from suite_runs import run_suite
+from tests.suite_runs import run_suite
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="missing capability root: the local cluster needs root")
 
