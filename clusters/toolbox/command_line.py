@@ -1,9 +1,9 @@
 """How a cluster provider's command line ends: exit codes and the one-line error, shared.
 
-`rcc-local` and `python -m clusters.kind` promise the same thing (docs/local-cluster.md,
-docs/kind.md): a `ClusterError` is printed as one line `<prog>: error: <message>` with exit
-code 2, never a traceback, and Ctrl-C ends with `<prog>: interrupted` and exit code 130 (the
-shell's own code for SIGINT). Written once here so the two cannot drift apart.
+`rcc-local` and `python -m clusters.kind` promise the same thing in their docstrings: a
+`ClusterError` is printed as one line `<prog>: error: <message>` with exit code 2, never a
+traceback, and Ctrl-C ends with `<prog>: interrupted` and exit code 130 (the shell's own code
+for SIGINT). Written once here so the two cannot drift apart.
 """
 
 from __future__ import annotations
