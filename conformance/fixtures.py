@@ -9,7 +9,7 @@ import pytest
 
 from conformance.case import Case, RunSettings
 from conformance.selection import handlers_under_test
-from conformance.session import RunOptions, evidence_for
+from conformance.session import RunOptions, evidence_for, owns_cluster
 from conformance.stash_keys import KUBE, POOL, PROVIDER, STATE
 
 
@@ -22,12 +22,12 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
         pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
     state = config.stash[STATE]
     worker = getattr(config, "workerinput", {}).get("workerid", "gw")
-    evidence, _ = evidence_for(config.stash[PROVIDER], state.options, config.stash[KUBE])
+    evidence, _ = evidence_for(config.stash[PROVIDER], config.stash[KUBE])
     settings = RunSettings(run_id=state.options.run_id, worker=worker,
                            image=state.options.image or default_image(state.options),
                            timeouts=state.options.timeouts,
                            facts=state.facts, evidence=evidence, isolation=state.isolation,
-                           namespaces_swept_at_end=config.stash[PROVIDER] is not None)
+                           namespaces_swept_at_end=owns_cluster(config.stash[PROVIDER]))
     case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
                 record_property=record_property, pool=config.stash.get(POOL, None))
     request.node._rcc_case = case

@@ -28,8 +28,8 @@ from conformance.liveness import RunLease, live_runs
 from conformance.namespaces import NamespacePool
 from conformance.preflight import Facts, capability_table
 from conformance.isolation import PROPERTY as ISOLATION_PROPERTY
-from conformance.session import (RunOptions, RunState, connect_run, existing_kubeconfig,
-                                 declared_by_user, isolation_table, make_provider, new_run_id, probe_run)
+from conformance.session import (RunOptions, RunState, connect_run, declared_by_user, isolation_table,
+                                 make_provider, new_run_id, owns_cluster, probe_run)
 from conformance.sweep import sweep, sweep_dead_runs
 from conformance.stash_keys import KUBE, LEASE, POOL, PROVIDER, STATE
 # Hooks and fixtures kept in their own modules; pytest finds them as attributes of this plugin.
@@ -190,11 +190,7 @@ def _bring_up(config: pytest.Config, options: RunOptions):
             reporter.write_line(f"[rcc] {message}")
 
     provider = make_provider(options, progress)
-    if provider is None:
-        kubeconfig = existing_kubeconfig(options)
-        progress(f"existing cluster: kubeconfig {kubeconfig}, context {options.context or '(current)'}")
-    else:
-        kubeconfig = provider.create()
+    kubeconfig = provider.create()
     kube = connect_run(kubeconfig, options)
     progress(f"API server {kube.server}; run id {options.run_id}")
     leftovers = sweep_dead_runs(kube)
@@ -203,16 +199,13 @@ def _bring_up(config: pytest.Config, options: RunOptions):
     lease = RunLease(kube, options.run_id).acquire()
     if lease is not None:
         config.stash[LEASE] = lease
-    problem = None
-    if provider is None and options.node_probe:
-        from conformance.node_probe import start_probes
-
+    start_node_probe = getattr(provider, "start_node_probe", None)
+    if callable(start_node_probe):
+        provider.attach(kube.api)
         nodes = [n.metadata.name for n in kube.core.list_node().items
                  if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
-        progress(f"node probe: a privileged Pod per node ({len(nodes)}) in namespace rcc-probe-{options.run_id}")
-        problem = start_probes(kube, options.run_id, options.image or default_image(options), nodes,
-                               timeout=options.timeouts["pod-start"])
-    facts = probe_run(kube, options, provider, problem)
+        start_node_probe(options.image or default_image(options), nodes, timeout=options.timeouts["pod-start"])
+    facts = probe_run(kube, options, provider)
     declared = getattr(provider, "declared_handlers", [])
     return RunState(options, kubeconfig, facts, declared, isolation_table(options, provider)), provider, kube
 
@@ -300,19 +293,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # Deletion is requested either way. On an existing cluster (the user's) the run ends only once
         # its namespaces have finished terminating; on one the suite brought up, waiting would only
         # keep the run from ending (a later run's sweep skips namespaces already terminating).
-        sweep(kube, run_id=state.options.run_id, wait=60 if provider is None else 0)
+        sweep(kube, run_id=state.options.run_id, wait=0 if owns_cluster(provider) else 60)
         if LEASE in config.stash:
             config.stash[LEASE].release()
         for lock in Path(tempfile.gettempdir()).glob(f"rcc-{state.options.run_id}-*.lock"):
             lock.unlink(missing_ok=True)
     finally:
-        others = _other_live_runs(kube, state.options.run_id) if provider is not None else set()
+        others = _other_live_runs(kube, state.options.run_id) if owns_cluster(provider) else set()
         if others:
             # A second run reused the cluster this one brought up (`up` is idempotent); tearing it
             # down now would pull it from under that run. The last run out destroys it.
             config.get_terminal_writer().line(f"[rcc] leaving the {provider.name} cluster up: run(s) "
                                               f"{', '.join(sorted(others))} still use it")
-        elif provider is not None:
+        else:
             provider.destroy()
 
 

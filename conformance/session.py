@@ -10,14 +10,14 @@ $KUBECONFIG happens to be set: it may point at production.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clusters.existing.provider import ExistingProvider
 from clusters.provider import ClusterProvider, NodeEvidence
-from conformance import isolation
+from conformance import isolation, manifests
 from conformance.kube import Kube, connect
 from conformance.preflight import Facts, probe
 
@@ -67,10 +67,12 @@ def new_run_id() -> str:
     return f"r{stamp}{secrets.token_hex(2)}"
 
 
-def make_provider(options: RunOptions, progress) -> ClusterProvider | None:
-    """The provider that creates a cluster, or None for an existing one."""
+def make_provider(options: RunOptions, progress) -> ClusterProvider:
+    """The provider of the run's cluster: one it brings up (local, kind) or the user's (existing)."""
     if options.cluster == "existing":
-        return None
+        return ExistingProvider(options.kubeconfig, options.context, options.run_id,
+                                manifests.run_labels(options.run_id), node_probe=options.node_probe,
+                                progress=progress)
     if options.cluster == "kind":
         from clusters.kind.provider import KindProvider
 
@@ -84,34 +86,26 @@ def make_provider(options: RunOptions, progress) -> ClusterProvider | None:
                          progress=progress, **kwargs)
 
 
-def existing_kubeconfig(options: RunOptions) -> Path:
-    if options.kubeconfig:
-        return options.kubeconfig
-    env = os.environ.get("KUBECONFIG")
-    return Path(env.split(os.pathsep)[0]) if env else Path.home() / ".kube" / "config"
+def owns_cluster(provider: ClusterProvider) -> bool:
+    """True for a cluster the suite brought up; False for the user's (ExistingProvider says so)."""
+    return getattr(provider, "owns_cluster", True)
 
 
-def evidence_for(provider: ClusterProvider | None, options: RunOptions | None = None,
-                 kube: Kube | None = None) -> tuple[NodeEvidence | None, str]:
-    """The run's node evidence and, without it, why not. Existing clusters: the opt-in node probe."""
-    if provider is None:
-        if options is not None and options.node_probe and kube is not None:
-            from conformance.node_probe import ProbeEvidence
-
-            return ProbeEvidence(kube, options.run_id), ""
-        from conformance.node_probe import OPT_IN
-
-        return None, f"{OPT_IN} (hostPID, in a namespace of its own; RBAC in clusters/existing/rbac.yaml)"
+def evidence_for(provider: ClusterProvider, kube: Kube | None = None) -> tuple[NodeEvidence | None, str]:
+    """The run's node evidence and, without it, why not."""
+    attach = getattr(provider, "attach", None)
+    if kube is not None and callable(attach):
+        attach(kube.api)
     evidence = provider.evidence()
-    return evidence, "" if evidence else f"provider {provider.name} cannot look inside nodes"
+    if evidence is not None:
+        return evidence, ""
+    why = getattr(provider, "why_no_evidence", None)
+    return None, why() if callable(why) else f"provider {provider.name} cannot look inside nodes"
 
 
-def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider | None,
-              node_probe_problem: str | None = None) -> Facts:
-    evidence, why = evidence_for(provider, options, kube)
-    if node_probe_problem:
-        evidence, why = None, node_probe_problem
-    disruptive = options.allow_disruptive or provider is not None
+def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider) -> Facts:
+    evidence, why = evidence_for(provider, kube)
+    disruptive = options.allow_disruptive or owns_cluster(provider)
     return probe(kube, options.handlers, evidence is not None, why, disruptive)
 
 

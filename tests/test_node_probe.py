@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import conformance.plugin  # noqa: F401 - loads clusters.local before clusters.kind, as every run does
-from conformance import node_probe
+from clusters.existing import node_probe
+from conformance.manifests import run_labels
 
 
 def test_only_the_probe_namespace_is_privileged_and_it_carries_the_runs_labels():
-    ns = node_probe.probe_namespace("r1")
+    ns = node_probe.probe_namespace("r1", run_labels("r1"))
     assert ns["metadata"]["name"] == "rcc-probe-r1"
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
     assert ns["metadata"]["labels"]["rcc.conformance.io/run"] == "r1"
 
 
 def test_the_probe_pod_is_pinned_hostpid_privileged_and_mounts_cgroups_read_only():
-    pod = node_probe.probe_pod("worker.example.com", "r1", "busybox:1")
+    pod = node_probe.probe_pod("worker.example.com", run_labels("r1"), "busybox:1")
     spec = pod["spec"]
     assert spec["nodeName"] == "worker.example.com" and spec["hostPID"] is True
     assert spec["tolerations"] == [{"operator": "Exists"}]

@@ -29,14 +29,14 @@ import subprocess
 import tomllib
 from typing import Any
 
+import time
+
 from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from clusters import procfs
 from clusters.provider import RuntimeSighting, SandboxInfo
-from conformance import manifests
-from conformance.kube import Kube, ignore_not_found
-from conformance.waiting import wait_for
 
 CGROUP_MOUNT = "/host/sys/fs/cgroup"
 OPT_IN = "node evidence on an existing cluster is opt-in: --node-probe runs a privileged probe Pod per node"
@@ -115,17 +115,18 @@ def pod_name(node: str) -> str:
     return f"probe-{node[:40].rstrip('.-')}-{hashlib.sha1(node.encode()).hexdigest()[:6]}".replace(".", "-")
 
 
-def probe_namespace(run_id: str) -> dict[str, Any]:
-    labels = {**manifests.run_labels(run_id), "pod-security.kubernetes.io/enforce": "privileged",
+def probe_namespace(run_id: str, labels: dict[str, str]) -> dict[str, Any]:
+    """`labels`: the run's labels (the suite's sweep finds the namespace by them)."""
+    labels = {**labels, "pod-security.kubernetes.io/enforce": "privileged",
               "rcc.conformance.io/node-probe": "true"}
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace_name(run_id), "labels": labels}}
 
 
-def probe_pod(node: str, run_id: str, image: str) -> dict[str, Any]:
+def probe_pod(node: str, labels: dict[str, str], image: str) -> dict[str, Any]:
     """hostPID + privileged, pinned with nodeName (no scheduler, any taint tolerated), cgroups read-only."""
     return {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": pod_name(node), "labels": manifests.run_labels(run_id)},
+        "metadata": {"name": pod_name(node), "labels": dict(labels)},
         "spec": {
             "nodeName": node, "hostPID": True, "restartPolicy": "Never", "automountServiceAccountToken": False,
             "enableServiceLinks": False, "terminationGracePeriodSeconds": 0,
@@ -141,35 +142,46 @@ def probe_pod(node: str, run_id: str, image: str) -> dict[str, Any]:
     }
 
 
-def start_probes(kube: Kube, run_id: str, image: str, nodes: list[str], timeout: float) -> str | None:
+def start_probes(core: CoreV1Api, run_id: str, labels: dict[str, str], image: str, nodes: list[str],
+                 timeout: float) -> str | None:
     """Create the namespace and one probe Pod per node, wait until all run; None, or why node evidence is missing.
 
     The probe reads what containerd leaves on a node; a CRI-O node's sandboxes it cannot name yet
     (no infra process, its own state layout), so a cluster with one gets the capability missing,
     said plainly, rather than evidence that would be wrong for that node.
     """
-    cri_o = [n.metadata.name for n in kube.core.list_node().items
+    cri_o = [n.metadata.name for n in core.list_node().items
              if n.metadata.name in nodes and (n.status.node_info.container_runtime_version or "").startswith("cri-o")]
     if cri_o:
         return (f"the node probe reads containerd nodes only, and {', '.join(cri_o)} run CRI-O; "
                 f"run without --node-probe, or point it at containerd nodes")
     namespace = namespace_name(run_id)
-    kube.core.create_namespace(probe_namespace(run_id))
+    core.create_namespace(probe_namespace(run_id, labels))
     for node in nodes:
-        kube.core.create_namespaced_pod(namespace, probe_pod(node, run_id, image))
+        core.create_namespaced_pod(namespace, probe_pod(node, labels, image))
 
     def waiting() -> list[str]:
-        return [n for n in nodes if kube.core.read_namespaced_pod(pod_name(n), namespace).status.phase != "Running"]
+        return [n for n in nodes if core.read_namespaced_pod(pod_name(n), namespace).status.phase != "Running"]
 
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            late = waiting()
+        except ApiException:  # a probe that cannot be read is a missing capability, not a crash
+            late = nodes
+        if not late:
+            return None
+        if time.monotonic() > deadline:
+            return f"the node probe Pods did not start on {', '.join(late)} (image {image}) within {timeout:.0f}s"
+        time.sleep(1)
+
+
+def stop_probes(core: CoreV1Api, run_id: str) -> None:
     try:
-        wait_for("node probe Pods running", lambda: not waiting() or None, timeout=timeout)
-    except Exception:  # noqa: BLE001 - a probe that cannot start is a missing capability, not a crash
-        return f"the node probe Pods did not start on {', '.join(waiting())} (image {image}) within {timeout:.0f}s"
-    return None
-
-
-def stop_probes(kube: Kube, run_id: str) -> None:
-    ignore_not_found(lambda: kube.core.delete_namespace(namespace_name(run_id), grace_period_seconds=0))
+        core.delete_namespace(namespace_name(run_id), grace_period_seconds=0)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 _CONTAINERDS: dict[tuple[str, str], list[tuple[str, dict]]] = {}  # (probe namespace, node) -> containerds
@@ -178,9 +190,9 @@ _CONTAINERDS: dict[tuple[str, str], list[tuple[str, dict]]] = {}  # (probe names
 class ProbeEvidence:
     """NodeEvidence and RuntimeEvidence through `exec` into the node's probe Pod."""
 
-    def __init__(self, kube: Kube, run_id: str) -> None:
+    def __init__(self, api: ApiClient, run_id: str) -> None:
         # stream() swaps its ApiClient's request method while it runs: a client of its own keeps that local.
-        self.core = CoreV1Api(ApiClient(kube.api.configuration))
+        self.core = CoreV1Api(ApiClient(api.configuration))
         self.namespace = namespace_name(run_id)
 
     def run(self, node: str, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
