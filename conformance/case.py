@@ -156,6 +156,11 @@ class Case(PodStates, NodeChanges):
                       node_selector: dict[str, str] | None = None,
                       tolerations: list[dict[str, Any]] | None = None, name: str | None = None) -> str:
         name = name or self.unique("rc")
+        copied = self.settings.facts.scheduling_for(handler) if node_selector is None and tolerations is None else None
+        if copied is not None:
+            # The handler lives only on nodes a plain Pod cannot reach: the class reaches them the
+            # way the platform's own class for that handler does (its nodeSelector and tolerations).
+            node_selector, tolerations = copied
         body = manifests.runtime_class(name, handler, self.settings.run_id, overhead, node_selector, tolerations)
         with allure.step(f"create RuntimeClass {name} (handler {handler!r})"):
             self.kube.node.create_runtime_class(body)

@@ -28,8 +28,9 @@ from conformance.liveness import RunLease, live_runs
 from conformance.namespaces import NamespacePool
 from conformance.preflight import Facts, capability_table
 from conformance.isolation import PROPERTY as ISOLATION_PROPERTY
+from conformance.platform_classes import PROPERTY as PLATFORM_PROPERTY
 from conformance.session import (RunOptions, RunState, connect_run, declared_by_user, isolation_table,
-                                 make_provider, new_run_id, owns_cluster, probe_run)
+                                 make_provider, new_run_id, owns_cluster, parse_handler_nodes, probe_run)
 from conformance.sweep import sweep, sweep_dead_runs
 from conformance.stash_keys import KUBE, LEASE, POOL, PROVIDER, STATE
 # Hooks and fixtures kept in their own modules; pytest finds them as attributes of this plugin.
@@ -40,6 +41,7 @@ from conformance.selection import (handlers_under_test, pytest_collection_finish
 RUN_ID = re.compile(r"^[a-z0-9]{1,20}$")
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
 _isolation_rows: list[dict] = []  # RC-USE-8 observations, for the report's isolation table
+_platform_rows: list[dict] = []  # RC-SCH-7 audits, for the report's platform classes table
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -75,6 +77,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--node-probe", action="store_true",
                     help="existing cluster: node evidence through a privileged probe Pod per node (hostPID) in a "
                          "namespace of its own (RC-USE-2, RC-USE-3, RC-USE-8, RC-OVH-7)")
+    group.addoption("--handler-nodes", action="append", default=[], metavar="HANDLER=NODE[,NODE]",
+                    help="the nodes that run a handler, for clusters whose nodes report no "
+                         "Node.status.runtimeHandlers (repeatable); otherwise tests needing it skip")
+    group.addoption("--class", dest="platform_class", action="append", default=[], metavar="NAME",
+                    help="RC-SCH-7: audit only this platform RuntimeClass (repeatable; default: every class "
+                         "the suite did not create)")
     group.addoption("--rcc-apiserver-arg", action="append", default=[],
                     help="extra kube-apiserver flag for the local cluster (the project's broken-cluster tests)")
     group.addoption("--rcc-report-dir", type=Path,
@@ -112,6 +120,7 @@ def _options(config: pytest.Config) -> RunOptions:
         raise pytest.UsageError(f"--rcc-apiserver-arg: {never_ready}")
     try:
         declared_by_user(opt.isolation, list(opt.expect_isolation))
+        handler_nodes = parse_handler_nodes(list(opt.handler_nodes))
     except ValueError as err:
         raise pytest.UsageError(str(err)) from None
     if opt.run_id and not RUN_ID.match(opt.run_id):
@@ -124,7 +133,8 @@ def _options(config: pytest.Config) -> RunOptions:
         run_id=(config.workerinput["rcc_run_id"] if hasattr(config, "workerinput") else opt.run_id or new_run_id()),
         keep_cluster=opt.keep_cluster, timeouts=timeouts, topology=opt.topology,
         apiserver_args=tuple(opt.rcc_apiserver_arg), isolation_file=opt.isolation,
-        expect_isolation=list(opt.expect_isolation), node_probe=opt.node_probe)
+        expect_isolation=list(opt.expect_isolation), node_probe=opt.node_probe, handler_nodes=handler_nodes,
+        classes=list(opt.platform_class))
 
 
 def _wants_cluster(session: pytest.Session) -> bool:
@@ -258,6 +268,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     tracker.add(report.nodeid, report.when, report.outcome, clauses, message, report.duration, observed)
     if ISOLATION_PROPERTY in props and report.when == "call":
         _isolation_rows.extend(json.loads(props[ISOLATION_PROPERTY]))
+    if PLATFORM_PROPERTY in props and report.when == "call":
+        _platform_rows.append(json.loads(props[PLATFORM_PROPERTY]))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -280,7 +292,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state = config.stash.get(STATE, None)
             summary = report.session_summary(session, exitstatus, _tracker, state,
                                              handlers_under_test(config) if state is not None else (),
-                                             isolation=_isolation_rows)
+                                             isolation=_isolation_rows, platform=_platform_rows)
             report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
         except Exception as exc:  # noqa: BLE001 - the report must not keep the cluster from being cleaned up
             config.get_terminal_writer().line(f"[rcc] could not write summary.json: {exc!r}", red=True)

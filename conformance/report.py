@@ -19,6 +19,7 @@ from typing import Any
 
 from conformance.clauses import FAMILIES, SPEC_URL
 from conformance.isolation_report import isolation_html, rows_for_summary
+from conformance import platform_report
 from conformance.matrix import FAIL, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
 from conformance.preflight import runtimeclass_api_missing
 
@@ -130,7 +131,8 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
                   exit_status: int, strict: bool, tests: dict[str, Any], pytest: dict[str, int] | None = None,
                   started: float | None = None, finished: float | None = None,
                   error: str | None = None, messages: Mapping[str, str] | None = None,
-                  isolation: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                  isolation: Iterable[Mapping[str, Any]] = (),
+                  platform: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """summary.json as a dict. `facts` is None when the cluster never came up (then `error` says why).
 
     `messages` (nodeid -> crash message) replaces the tracker's message of failed tests. On a cluster
@@ -170,12 +172,14 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
         "capabilities": capability_rows(facts, handlers) if facts is not None else [],
         "cluster": cluster_json(facts) if facts is not None else None,
         "isolation": rows_for_summary(isolation),
+        "platform_classes": platform_report.rows_for_summary(platform),
         "spec": SPEC_URL,
     }
 
 
 def session_summary(session, exit_status: int, tracker: ClauseTracker, state=None,
-                    handlers: Iterable[str] = (), isolation: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                    handlers: Iterable[str] = (), isolation: Iterable[Mapping[str, Any]] = (),
+                    platform: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Glue for the plugin's pytest_sessionfinish: gathers what build_summary needs from the session."""
     config = session.config
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -188,7 +192,7 @@ def session_summary(session, exit_status: int, tracker: ClauseTracker, state=Non
         tracker=tracker, facts=state.facts if state is not None else None, handlers=handlers,
         exit_status=int(exit_status), strict=options.strict if options else bool(config.getoption("strict", False)),
         tests=fold_test_reports(reports), pytest=pytest_counts(stats), started=start,
-        messages=crash_messages(reports), isolation=isolation,
+        messages=crash_messages(reports), isolation=isolation, platform=platform,
         finished=datetime.now(timezone.utc).timestamp(),
         error=None if state is not None else "the suite ran without a cluster (bring-up or connection failed, "
                                               "or no suite was selected); see pytest's output",
@@ -340,6 +344,7 @@ def matrix_html(summary: Mapping[str, Any]) -> str:
                          f'<td {_TD}>{_e(c["title"])}</td><td {_TD}>{_notes(c)}</td></tr>')
     parts.append("</tbody></table>")
 
+    parts.append(platform_report.platform_html(summary.get("platform_classes") or [], _TABLE, _TH, _TD))
     parts.append(isolation_html(summary.get("isolation") or [], _TABLE, _TH, _TD))
 
     divergent = [c for c in summary.get("clauses", []) if c.get("divergence")]

@@ -39,6 +39,8 @@ class RunOptions:
     isolation_file: Path | None = None
     expect_isolation: list[str] = field(default_factory=list)
     node_probe: bool = False
+    handler_nodes: dict[str, list[str]] = field(default_factory=dict)  # --handler-nodes HANDLER=NODE[,NODE]
+    classes: list[str] = field(default_factory=list)  # --class NAME: the platform classes RC-SCH-7 audits
 
 
 @dataclass
@@ -106,7 +108,42 @@ def evidence_for(provider: ClusterProvider, kube: Kube | None = None) -> tuple[N
 def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider) -> Facts:
     evidence, why = evidence_for(provider, kube)
     disruptive = options.allow_disruptive or owns_cluster(provider)
-    return probe(kube, options.handlers, evidence is not None, why, disruptive)
+    return probe(kube, options.handlers, evidence is not None, why, disruptive,
+                 known_handlers=told_handlers(kube, options, evidence))
+
+
+def told_handlers(kube: Kube, options: RunOptions, evidence: NodeEvidence | None) -> dict[str, dict]:
+    """node -> handlers, for nodes whose kubelet reports no runtimeHandlers: --handler-nodes, then the
+    node evidence's reading of the CRI configuration (the node probe on an existing cluster)."""
+    told: dict[str, dict] = {}
+    for handler, nodes in options.handler_nodes.items():
+        for node in nodes:
+            entry = told.setdefault(node, {"handlers": [], "source": "--handler-nodes"})
+            entry["handlers"] = sorted({*entry["handlers"], handler})
+    if evidence is None:
+        return told
+    for node in kube.core.list_node().items:
+        if node.status.runtime_handlers or node.metadata.name in told:
+            continue
+        try:
+            tables = evidence.cri_runtime_tables(node.metadata.name)
+        except Exception:  # noqa: BLE001 - a node the probe cannot read stays unknown, said so in the header
+            tables = None
+        if tables is not None:
+            told[node.metadata.name] = {"handlers": sorted(tables), "source": "the node's CRI configuration"}
+    return told
+
+
+def parse_handler_nodes(items: list[str]) -> dict[str, list[str]]:
+    """--handler-nodes HANDLER=NODE[,NODE] items; a ValueError is one line for the user."""
+    parsed: dict[str, list[str]] = {}
+    for item in items:
+        handler, _, nodes = item.partition("=")
+        names = [n.strip() for n in nodes.split(",") if n.strip()]
+        if not handler.strip() or not names:
+            raise ValueError(f"--handler-nodes {item!r}: use HANDLER=NODE[,NODE], e.g. gvisor=pool-a-1,pool-a-2")
+        parsed.setdefault(handler.strip(), []).extend(names)
+    return parsed
 
 
 def declared_by_user(file: Path | None, items: list[str]) -> dict[str, isolation.Expectation]:
