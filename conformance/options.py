@@ -115,10 +115,9 @@ OPTIONS: tuple[Option, ...] = (
            "in a namespace of its own (RC-USE-2, RC-USE-3, RC-USE-8, RC-OVH-7)", action="store_true"),
     Option(("--handler-nodes",), "the nodes that run a handler, for clusters whose nodes report no "
            "Node.status.runtimeHandlers (repeatable); without it, the node probe or a RuntimeClass, tests "
-           "needing that handler skip", action="append", default=[], metavar="HANDLER=NODE[,NODE]", group=WHAT),
+           "needing that handler skip", action="append", default=[], metavar="HANDLER=NODE[,NODE]"),
     Option(("--class",), "RC-SCH-7: audit only this platform RuntimeClass (repeatable; default: every class the "
-           "suite did not create)", dest="platform_class", action="append", default=[], metavar="NAME",
-           group=WHAT),
+           "suite did not create)", dest="platform_class", action="append", default=[], metavar="NAME"),
     Option(("--rcc-apiserver-arg",), "extra kube-apiserver flag for the local cluster (the project's "
            "broken-cluster tests)", action="append", default=[]),
     # how to run and where results go
