@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from conformance import images
+
 from conformance.case import Case
 from conformance.settings import RunSettings
 from conformance.selection import handlers_under_test
@@ -51,9 +53,5 @@ def handlers(request: pytest.FixtureRequest) -> list[str]:
 
 
 def default_image(options: RunOptions) -> str:
-    # Both providers build the busybox test image here and load it into the nodes (no registry needed).
-    if options.cluster in ("local", "kind"):
-        from clusters.toolbox.images import TEST_IMAGE
-
-        return TEST_IMAGE
-    return "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"
+    """The provider's test image (local and kind load theirs into the nodes), --test-image or the mirror's."""
+    return images.test_image(options.cluster, options.image, options.image_mirror)

@@ -7,6 +7,11 @@ every option the console script shows, and docs/options.md every option here (ad
 
 Adding an option is ONE entry in `OPTIONS`:
 
+    Option(("--image-mirror",), "registry that replaces the registry of every image the run pulls, for clusters "
+           "that cannot reach registry.k8s.io (`rcc-conformance images` lists them)", metavar="REGISTRY"),
+    Option(("--image-pull-secret",), "a Secret ([NAMESPACE/]NAME, default namespace `default`) the run copies "
+           "into each namespace it makes and gives its Pods, for a registry that needs credentials",
+           metavar="NAME"),
     Option(("--handler-nodes",), "nodes the handler runs on (repeatable)", owner=PLUGIN,
            action="append", default=[], metavar="NODE", group=WHAT)
 

@@ -26,6 +26,8 @@ from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease, live_runs
 from conformance.namespaces import NamespacePool
 from conformance.preflight import Facts, capability_table
+from conformance import pull_secret
+from conformance.images import ImageUnavailable
 from conformance.isolation import PROPERTY as ISOLATION_PROPERTY
 from conformance.platform_classes import PROPERTY as PLATFORM_PROPERTY
 from conformance.settings import DEFAULT_TIMEOUTS
@@ -94,7 +96,7 @@ def _options(config: pytest.Config) -> RunOptions:
         keep_cluster=opt.keep_cluster, timeouts=timeouts, topology=opt.topology,
         apiserver_args=tuple(opt.rcc_apiserver_arg), isolation_file=opt.isolation,
         expect_isolation=list(opt.expect_isolation), node_probe=opt.node_probe, handler_nodes=handler_nodes,
-        classes=list(opt.platform_class))
+        classes=list(opt.platform_class), image_mirror=opt.image_mirror, image_pull_secret=opt.image_pull_secret)
 
 
 def _wants_cluster(session: pytest.Session) -> bool:
@@ -112,6 +114,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if not _wants_cluster(session):
         return
     options = _options(config)
+    pull_secret.configure(options.image_pull_secret)
     try:
         if is_worker(config):
             raw = json.loads(handed_out(config)["rcc_state"])
@@ -124,7 +127,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             state, provider, kube = _bring_up(config, options)
     except KubeconfigProblem as err:  # bad input, not a cluster problem: one line, exit 4 (usage error)
         raise pytest.UsageError(f"runtimeclass-conformance: {err}") from None
-    except (ClusterError, ConnectionProblem) as err:
+    except (ClusterError, ConnectionProblem, ImageUnavailable) as err:
         pytest.exit(f"runtimeclass-conformance: {err}", returncode=3)
     except ApiException as exc:
         refused = as_rejection(exc)
@@ -163,6 +166,8 @@ def _bring_up(config: pytest.Config, options: RunOptions):
     lease = RunLease(kube, options.run_id).acquire()
     if lease is not None:
         config.stash[LEASE] = lease
+    if not owns_cluster(provider):
+        _image_preflight(kube, options, progress)
     start_node_probe = getattr(provider, "start_node_probe", None)
     if callable(start_node_probe):
         provider.attach(kube.api)
@@ -172,6 +177,17 @@ def _bring_up(config: pytest.Config, options: RunOptions):
     facts = probe_run(kube, options, provider)
     declared = getattr(provider, "declared_handlers", [])
     return RunState(options, kubeconfig, facts, declared, isolation_table(options, provider)), provider, kube
+
+
+def _image_preflight(kube, options: RunOptions, progress) -> None:
+    """The test image on every Ready node before any test: one that cannot be pulled stops the run (exit 3)."""
+    from conformance.images import check_pull
+
+    image = default_image(options)
+    nodes = [n.metadata.name for n in kube.core.list_node().items if not n.spec.unschedulable
+             and any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+    progress(f"image preflight: {image} on {len(nodes)} node(s)")
+    check_pull(kube, options.run_id, image, nodes, timeout=options.timeouts["pod-start"])
 
 
 def pytest_configure_node(node) -> None:

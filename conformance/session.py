@@ -41,6 +41,8 @@ class RunOptions:
     node_probe: bool = False
     handler_nodes: dict[str, list[str]] = field(default_factory=dict)  # --handler-nodes HANDLER=NODE[,NODE]
     classes: list[str] = field(default_factory=list)  # --class NAME: the platform classes RC-SCH-7 audits
+    image_mirror: str | None = None
+    image_pull_secret: str | None = None
 
 
 @dataclass
