@@ -7,11 +7,6 @@ every option the console script shows, and docs/options.md every option here (ad
 
 Adding an option is ONE entry in `OPTIONS`:
 
-    Option(("--image-mirror",), "registry that replaces the registry of every image the run pulls, for clusters "
-           "that cannot reach registry.k8s.io (`rcc-conformance images` lists them)", metavar="REGISTRY"),
-    Option(("--image-pull-secret",), "a Secret ([NAMESPACE/]NAME, default namespace `default`) the run copies "
-           "into each namespace it makes and gives its Pods, for a registry that needs credentials",
-           metavar="NAME"),
     Option(("--handler-nodes",), "nodes the handler runs on (repeatable)", owner=PLUGIN,
            action="append", default=[], metavar="NODE", group=WHAT)
 
@@ -118,6 +113,11 @@ OPTIONS: tuple[Option, ...] = (
            metavar="HANDLER=CLASS[:RUNTIME]"),
     Option(("--node-probe",), "existing cluster: node evidence through a privileged probe Pod per node (hostPID) "
            "in a namespace of its own (RC-USE-2, RC-USE-3, RC-USE-8, RC-OVH-7)", action="store_true"),
+    Option(("--image-mirror",), "registry that replaces the registry of every image the run pulls, for clusters "
+           "that cannot reach registry.k8s.io (`rcc-conformance images` lists them)", metavar="REGISTRY"),
+    Option(("--image-pull-secret",), "a Secret ([NAMESPACE/]NAME, default namespace `default`) the run copies "
+           "into each namespace it makes and gives its Pods, for a registry that needs credentials",
+           metavar="NAME"),
     Option(("--handler-nodes",), "the nodes that run a handler, for clusters whose nodes report no "
            "Node.status.runtimeHandlers (repeatable); without it, the node probe or a RuntimeClass, tests "
            "needing that handler skip", action="append", default=[], metavar="HANDLER=NODE[,NODE]"),

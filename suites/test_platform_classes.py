@@ -22,7 +22,8 @@ def test_platform_runtime_class_admits_only_nodes_that_run_its_handler(rcc, plat
     result = platform_classes.audit_class(facts, spec)
     row = Row.of(result)
     try:
-        assert result.verdict != "unusable", result.why
+        if result.verdict == "unusable":
+            pytest.fail(result.why, pytrace=False)
         if facts.has("workspace"):
             platform_classes.try_each_pool(rcc, spec, result, row)
         if result.verdict == "unknown":
