@@ -15,7 +15,8 @@ is needed) and answers through `exec`:
   path whatever the cgroup driver, read under the mounted /sys/fs/cgroup;
 - the runtime: clusters/procfs.py, the same script the local provider runs;
 - the CRI's runtime tables: the config file of the containerd the sandbox's shim
-  talks to.
+  talks to;
+- on CRI-O nodes, the same facts from CRI-O's own files (clusters/existing/crio_probe.py).
 
 The probe Pods are made once by the controller and removed with the run's other
 namespaces; workers only exec into them (names follow from the run id and node).
@@ -36,6 +37,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from clusters import procfs
+from clusters.existing import crio_probe
 from clusters.provider import RuntimeSighting, SandboxInfo
 
 CGROUP_MOUNT = "/host/sys/fs/cgroup"
@@ -146,15 +148,8 @@ def start_probes(core: CoreV1Api, run_id: str, labels: dict[str, str], image: st
                  timeout: float) -> str | None:
     """Create the namespace and one probe Pod per node, wait until all run; None, or why node evidence is missing.
 
-    The probe reads what containerd leaves on a node; a CRI-O node's sandboxes it cannot name yet
-    (no infra process, its own state layout), so a cluster with one gets the capability missing,
-    said plainly, rather than evidence that would be wrong for that node.
+    Containerd and CRI-O nodes alike (clusters/existing/crio_probe.py reads CRI-O's).
     """
-    cri_o = [n.metadata.name for n in core.list_node().items
-             if n.metadata.name in nodes and (n.status.node_info.container_runtime_version or "").startswith("cri-o")]
-    if cri_o:
-        return (f"the node probe reads containerd nodes only, and {', '.join(cri_o)} run CRI-O; "
-                f"run without --node-probe, or point it at containerd nodes")
     namespace = namespace_name(run_id)
     core.create_namespace(probe_namespace(run_id, labels))
     for node in nodes:
@@ -185,6 +180,7 @@ def stop_probes(core: CoreV1Api, run_id: str) -> None:
 
 
 _CONTAINERDS: dict[tuple[str, str], list[tuple[str, dict]]] = {}  # (probe namespace, node) -> containerds
+_CRIOS: dict[tuple[str, str], list[crio_probe.Crio]] = {}  # (probe namespace, node) -> CRI-O daemons
 
 
 class ProbeEvidence:
@@ -226,7 +222,23 @@ class ProbeEvidence:
                 return SandboxInfo(sandbox_id=sandbox_id, runtime_handler=handler,
                                    raw={"status": {"id": sandbox_id, "runtimeHandler": handler},
                                         "source": f"containerd's CRI record of the sandbox under {root}"})
+        spec = crio_probe.sandbox_spec(self._stdout(node), self._crios(node), pod_uid)
+        if spec is not None:
+            notes = spec["annotations"]
+            sandbox_id, handler = notes.get(crio_probe.SANDBOX_ID, ""), notes.get(crio_probe.HANDLER, "")
+            return SandboxInfo(sandbox_id=sandbox_id, runtime_handler=handler, handler_source=crio_probe.SOURCE,
+                               raw={"status": {"id": sandbox_id, "runtimeHandler": handler},
+                                    "source": f"CRI-O's sandbox spec {spec['_path']}"})
         return None
+
+    def _stdout(self, node: str) -> crio_probe.Run:
+        return lambda argv: self.run(node, argv).stdout
+
+    def _crios(self, node: str) -> list[crio_probe.Crio]:
+        key = (self.namespace, node)
+        if key not in _CRIOS:
+            _CRIOS[key] = crio_probe.crios(self._stdout(node))
+        return _CRIOS[key]
 
     def _containerds(self, node: str) -> list[tuple[str, dict]]:
         """The node's containerd processes and their parsed configs (several may share a host), cached."""
@@ -277,6 +289,11 @@ class ProbeEvidence:
     def cri_runtime_tables(self, node: str) -> list[str] | None:
         """The tables of the containerd this node's own probe Pod runs under (several may share a host)."""
         address = _arg(self.run(node, ["sh", "-c", _OWN_SHIM]).stdout.split(), "-address")
+        if address is None and self._crios(node):  # no containerd shim above the probe: a CRI-O node
+            probe_uid = self.core.read_namespaced_pod(pod_name(node), self.namespace).metadata.uid
+            own = crio_probe.own_crio(self._stdout(node), self._crios(node), probe_uid)
+            if own is not None:
+                return list(own.runtimes)
         containerds = self._containerds(node)
         from clusters.kind.containerd import runtime_tables  # config v2 and v3 alike
 
@@ -287,4 +304,14 @@ class ProbeEvidence:
         return None
 
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
-        return procfs.sighting_on(lambda argv: self.run(node, argv), sandbox_id)
+        """The sandbox's processes; on CRI-O (no infra process by default) those of its containers."""
+        run = lambda argv: self.run(node, argv)  # noqa: E731
+        sighting = procfs.sighting_on(run, sandbox_id)
+        if sighting is not None and sighting.runtime != "unknown":
+            return sighting
+        for container in crio_probe.containers_of(self._stdout(node), self._crios(node), sandbox_id):
+            found = procfs.sighting_on(run, container)
+            if found is not None and found.runtime != "unknown":
+                return RuntimeSighting(found.runtime, found.isolation,
+                                       f"container {container[:13]} of sandbox {sandbox_id[:13]}: {found.evidence}")
+        return sighting
