@@ -28,6 +28,7 @@ from conformance.namespaces import NamespacePool
 from conformance.preflight import Facts, capability_table
 from conformance import pull_secret
 from conformance.images import ImageUnavailable
+from conformance.containment import PROPERTY as CONTAINMENT_PROPERTY
 from conformance.isolation import PROPERTY as ISOLATION_PROPERTY
 from conformance.platform_classes import PROPERTY as PLATFORM_PROPERTY
 from conformance.settings import DEFAULT_TIMEOUTS
@@ -45,6 +46,7 @@ RUN_ID = re.compile(r"^[a-z0-9]{1,20}$")
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
 _isolation_rows: list[dict] = []  # RC-USE-8 observations, for the report's isolation table
 _platform_rows: list[dict] = []  # RC-SCH-7 audits, for the report's platform classes table
+_containment_rows: list[dict] = []  # RC-OVH-8 membership verdicts, the isolation table's containment column
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -240,6 +242,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _isolation_rows.extend(json.loads(props[ISOLATION_PROPERTY]))
     if PLATFORM_PROPERTY in props and report.when == "call":
         _platform_rows.append(json.loads(props[PLATFORM_PROPERTY]))
+    if report.when == "call":
+        _containment_rows.extend(json.loads(value) for key, value in props.items()
+                                 if str(key).startswith(f"{CONTAINMENT_PROPERTY}:"))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -262,7 +267,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state = config.stash.get(STATE, None)
             summary = report.session_summary(session, exitstatus, _tracker, state,
                                              handlers_under_test(config) if state is not None else (),
-                                             isolation=_isolation_rows, platform=_platform_rows)
+                                             isolation=_isolation_rows, containment=_containment_rows,
+                                             platform=_platform_rows)
             report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
         except Exception as exc:  # noqa: BLE001 - the report must not keep the cluster from being cleaned up
             config.get_terminal_writer().line(f"[rcc] could not write summary.json: {exc!r}", red=True)

@@ -27,16 +27,15 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 import tomllib
 from typing import Any
-
-import time
 
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from clusters import procfs
+from clusters import pod_processes, procfs
 from clusters.existing import crio_probe
 from clusters.provider import RuntimeSighting, SandboxInfo
 
@@ -315,3 +314,10 @@ class ProbeEvidence:
                 return RuntimeSighting(found.runtime, found.isolation,
                                        f"container {container[:13]} of sandbox {sandbox_id[:13]}: {found.evidence}")
         return sighting
+
+    def pod_processes(self, node: str, pod_uid: str, sandbox_id: str,
+                      container_ids: list[str]) -> pod_processes.PodProcesses:
+        """The node's /proc (hostPID) and its cgroups under the read-only mount; seeded by the CRI's ids only
+        (the probe has no crictl: the shim that names the sandbox's id is the tree's root)."""
+        return pod_processes.pod_processes(lambda argv: self.run(node, argv), node, CGROUP_MOUNT, pod_uid,
+                                           [sandbox_id, *container_ids])
