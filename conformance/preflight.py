@@ -195,6 +195,8 @@ def probe(kube: Kube, requested_handlers: list[str], has_node_evidence: bool, ev
         missing["nodes>=2"] = "the suite's identity may not list nodes"
     elif len([n for n in nodes if n.open]) < 2:
         missing["nodes>=2"] = "fewer than two schedulable nodes without NoSchedule/NoExecute taints"
+    if not _allowed(kube, "list", "node.k8s.io", "runtimeclasses"):
+        missing["platform-classes"] = "the suite's identity may not list RuntimeClasses (RC-SCH-7 reads the cluster's own)"
     if not has_node_evidence:
         missing["node-evidence"] = evidence_why
     if not disruptive_allowed:

@@ -12,6 +12,7 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.mark.clause("RC-SCH-7")
+@pytest.mark.needs("platform-classes")
 def test_platform_runtime_class_admits_only_nodes_that_run_its_handler(rcc, platform_class):
     facts = rcc.settings.facts
     if platform_class == NONE:
@@ -24,8 +25,7 @@ def test_platform_runtime_class_admits_only_nodes_that_run_its_handler(rcc, plat
     try:
         if result.verdict == "unusable":
             pytest.fail(result.why, pytrace=False)
-        if facts.has("workspace"):
-            platform_classes.try_each_pool(rcc, spec, result, row)
+        platform_classes.try_each_pool(rcc, spec, result, row)
         if result.verdict == "unknown":
             row.why += f"; {'; '.join(row.pods)}" if row.pods else ""
             pytest.skip(f"missing capability node-evidence: {result.why}")
