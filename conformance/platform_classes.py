@@ -84,7 +84,7 @@ def try_each_pool(case: Case, spec: ClassSpec, result: Audit, row: Row) -> None:
         node = pool[0]
         pod = case.create_pod(["sh", "-c", "echo ran"], runtime_class=spec.name, node_selector=pin(node))
         case.wait_succeeded(pod)
-        seen = f"{node}: ran"
+        seen = f"{node}: ran" + (", overhead in spec.overhead" if spec.overhead else "")
         overhead = _as_numbers(case.read_pod(pod.metadata.name).spec.overhead or {})
         assert overhead == _as_numbers(spec.overhead), (
             f"RC-OVH-1: Pod of class {spec.name!r} on {node} has overhead {overhead}, the class {spec.overhead}")
