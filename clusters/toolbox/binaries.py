@@ -166,6 +166,24 @@ def ensure_component(component: GoComponent, cache_dir: Path, user_dir: Path | N
     return {c: out / c for c in component.binaries}
 
 
+def _fresh_partial(out: Path) -> Path:
+    """A fresh `<out>.partial` for a build to write into: only `_publish` makes it `out`, so a
+    build killed half-way never leaves a folder that looks cached."""
+    tmp_out = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    tmp_out.mkdir(parents=True)
+    return tmp_out
+
+
+def _publish(tmp_out: Path, out: Path, workdir: Path, version: str) -> None:
+    """Mark the build complete (`.complete` holds its version), swap it in whole for any older
+    `out`, and drop the build's work folder: the one end of every build, cached or not."""
+    (tmp_out / ".complete").write_text(version + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp_out.rename(out)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progress) -> None:
     if not shutil.which("go"):
         raise ClusterError(f"{component.key} is not cached and `go` is not installed; install Go, "
@@ -186,9 +204,7 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
     if component.own_sums:
         shutil.copyfile(source / "go.sum", workdir / "go.sum")
     run("go", "get", *(f"{pkg}@{component.version}" for pkg in component.commands.values()))
-    tmp_out = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
+    tmp_out = _fresh_partial(out)
     for name, pkg in component.commands.items():
         # One build per command (etcd's package path ends in /v3, so names are set
         # explicitly); the Go build cache lets each reuse what the previous compiled.
@@ -197,10 +213,7 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
     for name, folder in component.c_programs:
         run("gcc", "-std=c99", "-Os", "-static", "-s", "-o", str(tmp_out / name),
             *sorted(str(c) for c in (source / folder).glob("*.c")))
-    (tmp_out / ".complete").write_text(component.version + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp_out.rename(out)
-    shutil.rmtree(workdir, ignore_errors=True)
+    _publish(tmp_out, out, workdir, component.version)
     progress(f"binaries: built {component.key} into {out}")
 
 
@@ -275,17 +288,12 @@ def ensure_e2e_test(kubernetes_version: str, cache_dir: Path | None = None, prog
     run("go", "mod", "init", f"rcc.build/{component.name}")
     _pin_kubernetes_staging(component, workdir, run)
     run("go", "get", f"{component.module}@{component.version}")
-    tmp_out = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
+    tmp_out = _fresh_partial(out)
     # -vet=off: vet checks the test sources, which a binary build does not need.
     run("go", "test", "-c", "-vet=off", "-trimpath", "-ldflags", component.ldflags,
         "-o", str(tmp_out / "e2e.test"), component.commands["e2e.test"])
     seconds = time.monotonic() - started
     (tmp_out / ".build-seconds").write_text(f"{seconds:.0f}\n")
-    (tmp_out / ".complete").write_text(component.version + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp_out.rename(out)
-    shutil.rmtree(workdir, ignore_errors=True)
+    _publish(tmp_out, out, workdir, component.version)
     progress(f"binaries: built {component.key} into {out} in {seconds:.0f} s")
     return out / "e2e.test"
