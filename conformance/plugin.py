@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from clusters.local.apiserver_flags import never_ready_reason
 from clusters.toolbox.errors import ClusterError
 from conformance import matrix, options
-from conformance.kube import ConnectionProblem, as_rejection
+from conformance.kube import ConnectionProblem, as_rejection, listed_or_empty
 from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease, live_runs
 from conformance.namespaces import NamespacePool
@@ -171,9 +171,9 @@ def _bring_up(config: pytest.Config, options: RunOptions):
     if not owns_cluster(provider):
         _image_preflight(kube, options, progress)
     start_node_probe = getattr(provider, "start_node_probe", None)
-    if callable(start_node_probe):
+    if callable(start_node_probe) and options.node_probe:
         provider.attach(kube.api)
-        nodes = [n.metadata.name for n in kube.core.list_node().items
+        nodes = [n.metadata.name for n in listed_or_empty(kube.core.list_node)
                  if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
         start_node_probe(options.image or default_image(options), nodes, timeout=options.timeouts["pod-start"])
     facts = probe_run(kube, options, provider)
@@ -186,7 +186,7 @@ def _image_preflight(kube, options: RunOptions, progress) -> None:
     from conformance.images import check_pull
 
     image = default_image(options)
-    nodes = [n.metadata.name for n in kube.core.list_node().items if not n.spec.unschedulable
+    nodes = [n.metadata.name for n in listed_or_empty(kube.core.list_node) if not n.spec.unschedulable
              and any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
     progress(f"image preflight: {image} on {len(nodes)} node(s)")
     check_pull(kube, options.run_id, image, nodes, timeout=options.timeouts["pod-start"])

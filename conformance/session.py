@@ -18,7 +18,7 @@ from pathlib import Path
 from clusters.existing.provider import ExistingProvider
 from clusters.provider import ClusterProvider, NodeEvidence
 from conformance import isolation, manifests
-from conformance.kube import Kube, connect
+from conformance.kube import Kube, connect, listed_or_empty
 from conformance.preflight import Facts, probe
 
 
@@ -124,7 +124,7 @@ def told_handlers(kube: Kube, options: RunOptions, evidence: NodeEvidence | None
             entry["handlers"] = sorted({*entry["handlers"], handler})
     if evidence is None:
         return told
-    for node in kube.core.list_node().items:
+    for node in listed_or_empty(kube.core.list_node):
         if node.status.runtime_handlers or node.metadata.name in told:
             continue
         try:
