@@ -36,3 +36,24 @@ def test_flags_are_read_in_both_spellings():
     assert node_probe._arg(args, "--address") == "/run/c.sock"
     assert node_probe._arg(args, "-id") == "abc"
     assert node_probe._arg(args, "-c") is None
+
+
+def test_cri_o_settings_merge_the_drop_ins_over_the_main_config_later_files_winning():
+    from clusters.existing.crio_probe import merged
+
+    main = '[crio]\nroot = "/a"\n[crio.runtime]\ndefault_runtime = "crun"\n[crio.runtime.runtimes.crun]\n'
+    drop_in = '[crio]\nroot = "/b"\n[crio.runtime]\ndefault_runtime = "runc"\n[crio.runtime.runtimes.kata-tdx]\n' \
+              'runtime_path = "/opt/kata/bin/kata-runtime"\n'
+    settings = merged([main, drop_in, "not toml ["])
+    assert settings["root"] == "/b" and settings["runtime"]["default_runtime"] == "runc"
+    assert sorted(settings["runtime"]["runtimes"]) == ["crun", "kata-tdx"]
+
+
+def test_handler_nodes_are_read_as_handler_to_nodes_and_bad_ones_are_one_line():
+    import pytest
+
+    from conformance.session import parse_handler_nodes
+
+    assert parse_handler_nodes(["gvisor=a,b", "gvisor=c", "kata=d"]) == {"gvisor": ["a", "b", "c"], "kata": ["d"]}
+    with pytest.raises(ValueError, match="use HANDLER=NODE"):
+        parse_handler_nodes(["gvisor"])
