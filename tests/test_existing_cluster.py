@@ -21,8 +21,6 @@ import pytest
 import yaml
 
 from clusters.toolbox.images import TEST_IMAGE
-from clusters.local.certificates import write_kubeconfig
-from clusters.local.pki import ClusterPKI
 from clusters.local.provider import LocalProvider
 from clusters.local.topology import DEFAULT_TOPOLOGY
 from conformance.kube import connect
@@ -66,15 +64,14 @@ def containerd_cluster(tmp_path_factory):
 
 def identity(provider: LocalProvider, kube, tmp_path: Path, user: str, cluster_role: str) -> Path:
     """A client certificate for `user`, bound cluster-wide to `cluster_role`, as a kubeconfig."""
-    pki = ClusterPKI(provider.cluster.layout.pki)
-    pair = pki.issue(user, user, client=True)
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                "metadata": {"name": user},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}
     kube.rbac.create_cluster_role_binding(binding)
-    return write_kubeconfig(tmp_path / f"{user}.kubeconfig", provider.cluster.server, pki.ca_pair().cert, pair,
-                            "existing", user)
+    path = tmp_path / f"{user}.kubeconfig"
+    path.write_text(provider.cluster.user_kubeconfig(user))
+    return path
 
 
 def run_suite(tmp_path: Path, kubeconfig: Path, *args: str) -> tuple[int, dict, str]:

@@ -117,7 +117,7 @@ def test_node_labels_and_addresses_come_from_the_topology(cluster, kube):
 
 
 def test_key_files_are_private_and_components_listen_on_loopback_only(cluster):
-    keys = list(cluster.layout.pki.glob("*.key"))
+    keys = list(cluster.layout.pki.rglob("*.key"))
     assert keys and all(oct(k.stat().st_mode & 0o777) == "0o600" for k in keys)
     listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout.splitlines()
     ours = [line for line in listening if any(c in line for c in ("kube-", "etcd", "kubelet", "containerd", "crio"))]

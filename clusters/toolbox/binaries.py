@@ -84,6 +84,18 @@ def kubernetes_component(version: str) -> GoComponent:
     )
 
 
+def kubernetes_node_component(version: str) -> GoComponent:
+    """kubeadm and kube-proxy, under their own key beside `kubernetes-<version>`.
+
+    The local cluster runs kubeadm's certificate and kubeconfig phases (clusters/local/pki.py);
+    the kind node image ships both. One build and one cache entry serve the two.
+    """
+    base = kubernetes_component(version)
+    return GoComponent(name="kubernetes-node", module=base.module, version=version,
+                       commands={c: f"k8s.io/kubernetes/cmd/{c}" for c in ("kubeadm", "kube-proxy")},
+                       ldflags=base.ldflags, pins_kubernetes_staging=True)
+
+
 def support_components() -> tuple[GoComponent, ...]:
     containerd = "github.com/containerd/containerd/v2"
     return (
@@ -137,7 +149,8 @@ def ensure_binaries(kubernetes_version: str, runtime_binaries: set[str], cache_d
     cache_dir = cache_dir or default_cache_dir()
     user_dir = user_dir or (Path(os.environ["RCC_BIN_DIR"]) if os.environ.get("RCC_BIN_DIR") else None)
     paths: dict[str, Path] = {}
-    for component in (kubernetes_component(kubernetes_version), *support_components(), *extra):
+    for component in (kubernetes_component(kubernetes_version), kubernetes_node_component(kubernetes_version),
+                      *support_components(), *extra):
         paths.update(ensure_component(component, cache_dir, user_dir, progress))
     for binary in sorted(runtime_binaries):
         if not os.access(binary, os.X_OK):
