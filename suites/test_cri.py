@@ -25,7 +25,8 @@ def test_handler_fails_on_a_node_whose_cri_lacks_it(rcc):
     if not heterogeneous:
         pytest.skip("missing capability heterogeneous-handlers: every schedulable node configures the same handlers")
     # One Pod per such handler, on a node lacking it; watched together (one window for all).
-    pods = [rcc.create_pod(["true"], runtime_class=rcc.runtime_class(handler), node_selector=pin(lacking[0]))
+    pods = [rcc.create_pod(["true"], runtime_class=rcc.runtime_class(handler, reach_platform_pool=False),
+                           node_selector=pin(lacking[0]))
             for handler, lacking in heterogeneous.items()]
     forms = rcc.never_run(pods, handler=list(heterogeneous))
     for (handler, lacking), form in zip(heterogeneous.items(), forms):
