@@ -141,6 +141,27 @@ def expected(table: dict[str, dict[str, dict]], handler: str, node: str) -> Expe
     return Expectation(**raw) if raw else None
 
 
+# Handler names that say which sandbox runs them: a platform class whose handler is called so promises
+# that sandbox's isolation (issue 19) unless the user declares otherwise.
+WELL_KNOWN = (("gvisor", "user-space-kernel", "runsc"), ("runsc", "user-space-kernel", "runsc"),
+              ("kata", "vm", "kata"))
+
+
+def well_known(handler: str) -> Expectation | None:
+    """What a handler named after gVisor/runsc or Kata promises, by its name alone; None for others."""
+    name = handler.lower()
+    for word, isolation, runtime in WELL_KNOWN:
+        if word in name:
+            return Expectation(isolation, runtime, f"handler {handler!r} is named after {runtime}")
+    return None
+
+
+def expected_of_class(table: dict[str, dict[str, dict]], name: str, handler: str, node: str) -> Expectation | None:
+    """A platform class's promise: the user's (or topology's) word for the class, else for its handler,
+    else what its handler's well-known name promises."""
+    return expected(table, name, node) or expected(table, handler, node) or well_known(handler)
+
+
 @dataclass
 class Observation:
     """One row of the report's isolation table: one handler on one node."""
@@ -155,6 +176,7 @@ class Observation:
     expected: str | None = None
     expected_runtime: str | None = None
     declared_by: str | None = None
+    platform_class: str | None = None  # set when the Pod used a platform's own RuntimeClass (issue 19)
 
     def problems(self) -> list[str]:
         """Sentences saying what was expected and what was seen; empty when it matches (or nothing was declared)."""
@@ -162,6 +184,8 @@ class Observation:
         if self.expected is None:
             return found
         where = f"handler {self.handler!r} on node {self.node}"
+        if self.platform_class is not None:
+            where = f"class {self.platform_class!r} (handler {self.handler!r}) on node {self.node}"
         if self.observed != self.expected:
             found.append(f"{where}: expected {self.expected} ({self.declared_by}), the Pod saw {self.observed}: "
                          f"{self.pod_evidence}")

@@ -15,7 +15,7 @@ from kubernetes.client import V1Pod
 
 from clusters.provider import RuntimeEvidence
 from conformance.case import Case, pin
-from conformance.isolation import POD_COMMAND, PROPERTY, Observation, PodView, classify, expected
+from conformance.isolation import POD_COMMAND, PROPERTY, Expectation, Observation, PodView, classify, expected
 from conformance.waiting import wait_for
 
 
@@ -36,7 +36,9 @@ def observe_isolation(case: Case, handler: str, from_node: bool) -> list[Observa
     return rows
 
 
-def _observe(case: Case, handler: str, node: str, pod: V1Pod, from_node: bool) -> Observation:
+def _observe(case: Case, handler: str, node: str, pod: V1Pod, from_node: bool,
+             declared: Expectation | None = None) -> Observation:
+    """What the Pod saw (and, `from_node`, what runs it) against `declared`, else the handler's declaration."""
     case.wait_running(pod)
     name = pod.metadata.name
     log = lambda: case.pod_log(name)  # noqa: E731
@@ -46,7 +48,7 @@ def _observe(case: Case, handler: str, node: str, pod: V1Pod, from_node: bool) -
     kernel = case.kube.core.read_node(node).status.node_info.kernel_version
     observed, why = classify(view, kernel)
     row = Observation(handler=handler, node=node, observed=observed, pod_evidence=why)
-    declared = expected(case.settings.isolation, handler, node)
+    declared = declared or expected(case.settings.isolation, handler, node)
     if declared:
         row.expected, row.expected_runtime, row.declared_by = declared.isolation, declared.runtime, declared.source
     if from_node:
@@ -73,3 +75,9 @@ def judge_or_skip(rows: list[Observation], handler: str) -> None:
         seen = ", ".join(f"{r.node}: {r.observed}" + (f" ({r.runtime})" if r.runtime else "") for r in undeclared)
         pytest.skip(f"missing declaration isolation:{handler}: observed {seen}; declare what it must give with "
                     f"--expect-isolation {handler}=CLASS[:RUNTIME] or --isolation FILE")
+
+
+def observe_pod(case: Case, handler: str, node: str, pod: V1Pod, from_node: bool,
+                declared: Expectation | None) -> Observation:
+    """One Pod already created (e.g. of a platform's own class), observed as observe_isolation observes its own."""
+    return _observe(case, handler, node, pod, from_node, declared)

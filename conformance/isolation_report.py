@@ -44,10 +44,11 @@ def containment_cell(handler: str, node: str, containment: list[Mapping[str, Any
 
 
 def rows_for_summary(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (handler, node): a mismatch first, else one with node evidence; sorted for a stable page."""
-    best: dict[tuple[str, str], dict[str, Any]] = {}
+    """One row per (handler, node, platform class if any): a mismatch first, else one with node evidence;
+    sorted for a stable page."""
+    best: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in rows:
-        key = (row["handler"], row["node"])
+        key = (row["handler"], row["node"], row.get("platform_class") or "")
         current = best.get(key)
         if current is None or _weight(row) > _weight(current):
             best[key] = dict(row)
@@ -85,13 +86,18 @@ def isolation_html(rows: list[Mapping[str, Any]], table: str, th: str, td: str,
         colour = VERDICT_COLOURS.get(row.get("verdict", ""), "inherit")
         parts.append(
             f'<tr data-isolation="{_e(row["handler"])}/{_e(row["node"])}" data-verdict="{_e(row.get("verdict", ""))}">'
-            f'<td {td}><b>{_e(row["handler"])}</b></td><td {td}>{_e(row["node"])}</td>'
+            f'<td {td}><b>{_e(row["handler"])}</b>{_class_of(row)}</td><td {td}>{_e(row["node"])}</td>'
             f'<td {td}>{_e(expected)}{declared_by}</td>'
             f'<td {td}><b style="color:{colour}">{_e(row.get("observed", ""))}</b></td>'
             f'<td {td}>{_e(row.get("runtime") or "(no node evidence)")}</td>'
             f'<td {td}>{_containment(row, containment, not_run)}</td><td {td}>{_evidence(row)}</td></tr>')
     parts.append("</tbody></table>")
     return "\n".join(parts)
+
+
+def _class_of(row: Mapping[str, Any]) -> str:
+    """The platform class a row's Pod used, under the handler (issue 19)."""
+    return f'<br><small>class {_e(row["platform_class"])}</small>' if row.get("platform_class") else ""
 
 
 def _containment(row: Mapping[str, Any], containment: list[Mapping[str, Any]], not_run: str) -> str:

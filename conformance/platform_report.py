@@ -17,9 +17,19 @@ WIDTHS = ("10%", "8%", "16%", "9%", "12%", "12%", "8%", "25%")
 VERDICT_COLOURS = {"unusable": "#c62828", "usable": "#2e7d32", "unknown": "#8d6e00"}
 
 
-def rows_for_summary(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per class (the last recorded wins: a retried test), sorted by class name."""
-    return [dict(row) for row in sorted({r["name"]: r for r in rows}.values(), key=lambda r: r["name"])]
+def rows_for_summary(rows: Iterable[Mapping[str, Any]],
+                     isolation: Iterable[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+    """One row per class (the last recorded wins: a retried test), sorted by class name, each with
+    `isolation` where RC-USE-8 observed its Pods: what it expected and saw (conformance/platform_isolation.py)."""
+    seen: dict[str, list[str]] = {}
+    for obs in isolation:
+        if obs.get("platform_class"):
+            expected = obs.get("expected") or "(not declared)"
+            seen.setdefault(obs["platform_class"], []).append(
+                f"{obs['node']}: expected {expected}, saw {obs.get('observed', '')}"
+                + (f" ({obs['runtime']})" if obs.get("runtime") else "") + f" [{obs.get('verdict', '')}]")
+    return [{**row, **({"isolation": "; ".join(seen[row["name"]])} if row["name"] in seen else {})}
+            for row in sorted({r["name"]: r for r in rows}.values(), key=lambda r: r["name"])]
 
 
 def _e(value: Any) -> str:
@@ -39,6 +49,8 @@ def platform_html(rows: list[Mapping[str, Any]], table: str, th: str, td: str) -
         why = _e(row.get("why", ""))
         if row.get("pods"):
             why += "<br><small>Pods: " + _e("; ".join(row["pods"])) + "</small>"
+        if row.get("isolation"):
+            why += "<br><small>Isolation (RC-USE-8): " + _e(row["isolation"]) + "</small>"
         parts.append(
             f'<tr data-platform-class="{_e(row["name"])}" data-verdict="{_e(row.get("verdict", ""))}">'
             f'<td {td}><b>{_e(row["name"])}</b></td><td {td}>{_e(row["handler"])}</td>'

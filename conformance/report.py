@@ -139,6 +139,7 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
     `messages` (nodeid -> crash message) replaces the tracker's message of failed tests. On a cluster
     without the RuntimeClass API, untested clauses carry `untested_reason` (they could not run).
     """
+    isolation = list(isolation)  # read twice: the isolation table and the platform classes table
     api_missing = runtimeclass_api_missing(facts) if facts is not None else None
     untested_why = f"not run because {api_missing}" if api_missing else None
     clauses = []
@@ -174,7 +175,7 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
         "cluster": cluster_json(facts) if facts is not None else None,
         "isolation": rows_for_summary(isolation),
         "containment": containment_for(containment),
-        "platform_classes": platform_report.rows_for_summary(platform),
+        "platform_classes": platform_report.rows_for_summary(platform, isolation),
         "spec": SPEC_URL,
     }
 

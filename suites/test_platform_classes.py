@@ -1,8 +1,8 @@
-"""SCH: the platform's own RuntimeClasses can be used as declared (RC-SCH-7)."""
+"""The platform's own RuntimeClasses: usable as declared (RC-SCH-7), with the isolation they promise (RC-USE-8)."""
 
 import pytest
 
-from conformance import platform_classes
+from conformance import platform_classes, platform_isolation
 from conformance.platform_classes import NONE, Row
 
 
@@ -35,3 +35,20 @@ def test_platform_runtime_class_admits_only_nodes_that_run_its_handler(rcc, plat
         raise
     finally:
         platform_classes.record(rcc, row)
+
+
+@pytest.mark.clause("RC-USE-8")
+@pytest.mark.needs("platform-classes")
+def test_platform_runtime_class_pod_gets_the_isolation_the_class_promises(rcc, platform_class):
+    facts = rcc.settings.facts
+    if platform_class == NONE:
+        rcc.observed("RC-USE-8", "the cluster serves no RuntimeClass besides the suite's own")
+        return
+    spec = platform_classes.spec_named(facts, platform_class)
+    assert spec is not None, f"--class {platform_class}: the cluster serves no RuntimeClass of that name"
+    result = platform_classes.audit_class(facts, spec)
+    if result.verdict == "unusable" or not result.admitting:
+        pytest.skip(f"missing capability class:{platform_class}: no Pod of it can run here "
+                    f"(RC-SCH-7 judges that): {result.why}")
+    rows = platform_isolation.observe_class(rcc, spec, result)
+    platform_isolation.judge_class(rows, spec)

@@ -11,6 +11,7 @@ equal to handler, with kata-deploy's overhead), then the suite runs with `--kube
   no gVisor skip, and the class is listed as usable in the report's platform classes table;
 - k3s-like dangling classes (a handler no node has; a selector no node matches) fail RC-SCH-7,
   and only RC-SCH-7, naming each class: the mutant that shows the suite fails on that clause;
+- a Kata-named class whose Pods share the node's kernel fails RC-USE-8, and only it, naming the class;
 - an image no node can pull stops the run with exit 3 and one line, no clause verdict;
 - the node probe reads the CRI-O node as it reads containerd nodes (RC-USE-2, RC-CRI-1/2, RC-USE-8).
 """
@@ -42,6 +43,8 @@ GKE_GVISOR = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata"
 KATA_CC = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "kata-cc"},
            "handler": "kata-tdx", "overhead": {"podFixed": {"memory": "160Mi", "cpu": "250m"}},
            "scheduling": {"nodeSelector": {"katacontainers.io/kata-runtime": "true"}}}
+# The kata-deploy-like pool's `kata-tdx` is runc standing in for the VM runtime: declared so, as a user would.
+KATA_STAND_IN = "kata-tdx=shared-kernel:runc"
 K3S_NVIDIA = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "nvidia"},
               "handler": "nvidia"}
 K3S_SPIN = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "spin"},
@@ -84,7 +87,8 @@ def run(tmp_path: Path, kubeconfig: Path, *args: str) -> tuple[int, dict | None,
 def test_gvisor_on_a_tainted_gke_sandbox_pool_is_checked_through_the_platform_class(platform, tmp_path):
     kubeconfig, _ = platform
     code, summary, output = run(tmp_path, kubeconfig, f"--test-image={TEST_IMAGE}", "--handler=gvisor",
-                                "--handler=runc", "-k", "platform or runs_to_succeeded or every_node_whose_cri")
+                                "--handler=runc", f"--expect-isolation={KATA_STAND_IN}",
+                                "-k", "platform or runs_to_succeeded or every_node_whose_cri")
     assert code == 0, output[-3000:]
     clauses = {c["id"]: c for c in summary["clauses"]}
     for cid in ("RC-USE-1", "RC-CRI-1", "RC-SCH-7"):
@@ -95,6 +99,8 @@ def test_gvisor_on_a_tainted_gke_sandbox_pool_is_checked_through_the_platform_cl
     assert rows["gvisor"]["verdict"] == "usable" and rows["gvisor"]["admitting"] == ["rcc-plat-2"], rows
     assert rows["kata-cc"]["verdict"] == "usable" and rows["kata-cc"]["handler"] == "kata-tdx", rows
     assert rows["kata-cc"]["overhead"] == "cpu=250m, memory=160Mi" and rows["kata-cc"]["pods"], rows
+    assert clauses["RC-USE-8"]["verdict"] == "passed", clauses["RC-USE-8"]  # gVisor-named class, gVisor's kernel
+    assert "rcc-plat-2: expected user-space-kernel, saw user-space-kernel" in rows["gvisor"]["isolation"], rows
 
 
 def test_k3s_like_dangling_classes_fail_rc_sch_7_and_only_it_naming_each(platform, tmp_path):
@@ -103,7 +109,8 @@ def test_k3s_like_dangling_classes_fail_rc_sch_7_and_only_it_naming_each(platfor
     for body in (K3S_NVIDIA, K3S_SPIN):
         _apply(kube, body)
     try:
-        code, summary, output = run(tmp_path, kubeconfig, f"--test-image={TEST_IMAGE}")
+        code, summary, output = run(tmp_path, kubeconfig, f"--test-image={TEST_IMAGE}",
+                                    f"--expect-isolation={KATA_STAND_IN}")
     finally:
         for name in ("nvidia", "spin"):
             _delete(kube, name)
@@ -114,6 +121,21 @@ def test_k3s_like_dangling_classes_fail_rc_sch_7_and_only_it_naming_each(platfor
     assert "no schedulable node admits class 'spin'" in messages, messages
     rows = {row["name"]: row["verdict"] for row in summary["platform_classes"]}
     assert rows == {"gvisor": "usable", "kata-cc": "usable", "nvidia": "unusable", "spin": "unusable"}, rows
+
+
+def test_a_kata_named_class_whose_pods_share_the_node_kernel_fails_rc_use_8_and_only_it(platform, tmp_path):
+    """The RC-USE-8 mutant for platform classes: `kata-cc`'s handler is named after Kata, so its Pods
+    must get a VM, but the handler runs runc; nothing declares otherwise, so RC-USE-8 fails naming the class."""
+    kubeconfig, _ = platform
+    code, summary, output = run(tmp_path, kubeconfig, f"--test-image={TEST_IMAGE}", "--handler=runc", "-k", "platform")
+    assert code == 1, output[-3000:]
+    assert summary["failed_clauses"] == ["RC-USE-8"], output[-3000:]
+    messages = " ".join(t.get("message", "") for c in summary["clauses"] if c["id"] == "RC-USE-8" for t in c["tests"])
+    assert "class 'kata-cc' (handler 'kata-tdx') on node rcc-plat-3: expected vm" in messages, messages
+    assert "saw shared-kernel" in messages and "gvisor" not in messages, messages
+    rows = {row["name"]: row for row in summary["platform_classes"]}
+    assert rows["kata-cc"]["verdict"] == "usable", rows  # RC-SCH-7 is not what is broken
+    assert "rcc-plat-3: expected vm, saw shared-kernel" in rows["kata-cc"]["isolation"], rows
 
 
 def test_an_image_no_node_can_pull_stops_the_run_with_exit_3_and_one_line(platform, tmp_path):
