@@ -76,7 +76,7 @@ def make_provider(options: RunOptions, progress) -> ClusterProvider:
     if options.cluster == "existing":
         return ExistingProvider(options.kubeconfig, options.context, options.run_id,
                                 manifests.run_labels(options.run_id), node_probe=options.node_probe,
-                                progress=progress)
+                                progress=progress, image_pull_secret=options.image_pull_secret)
     if options.cluster == "kind":
         from clusters.kind.provider import KindProvider
 

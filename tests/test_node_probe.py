@@ -25,6 +25,59 @@ def test_the_probe_pod_is_pinned_hostpid_privileged_and_mounts_cgroups_read_only
     assert "." not in pod["metadata"]["name"] and len(pod["metadata"]["name"]) <= 63
 
 
+def test_the_probe_pod_names_the_users_pull_secret_and_only_when_given():
+    assert "imagePullSecrets" not in node_probe.probe_pod("n1", run_labels("r1"), "mirror.example/busybox:1")["spec"]
+    for spec in ("regcred", "registry-auth/regcred"):
+        pod = node_probe.probe_pod("n1", run_labels("r1"), "mirror.example/busybox:1", spec)
+        assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}], spec
+
+
+class _Core:
+    """Stand-in for CoreV1Api's calls start_probes makes (the manifests are the unit under test)."""
+
+    def __init__(self, secrets: dict[tuple[str, str], object]) -> None:
+        self.secrets, self.created, self.pods = secrets, [], []
+
+    def create_namespace(self, body):
+        self.namespace = body["metadata"]["name"]
+
+    def read_namespaced_secret(self, name, namespace):
+        from kubernetes.client.exceptions import ApiException
+
+        if (namespace, name) not in self.secrets:
+            raise ApiException(status=404, reason="Not Found")
+        return self.secrets[(namespace, name)]
+
+    def create_namespaced_secret(self, namespace, body):
+        self.created.append((namespace, body))
+
+    def create_namespaced_pod(self, namespace, body):
+        self.pods.append(body)
+
+    def read_namespaced_pod(self, name, namespace):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(status=SimpleNamespace(phase="Running"))
+
+
+def test_the_users_pull_secret_is_copied_into_the_probe_namespace_before_the_probe_pods():
+    from types import SimpleNamespace
+
+    secret = SimpleNamespace(type="kubernetes.io/dockerconfigjson", data={".dockerconfigjson": "e30="})
+    core = _Core({("registry-auth", "regcred"): secret})
+    assert node_probe.start_probes(core, "r1", run_labels("r1"), "img", ["n1", "n2"], 5, "registry-auth/regcred") is None
+    [(namespace, body)] = core.created
+    assert namespace == "rcc-probe-r1" and body["metadata"]["name"] == "regcred"
+    assert body["type"] == secret.type and body["data"] == secret.data
+    assert [p["spec"]["imagePullSecrets"] for p in core.pods] == [[{"name": "regcred"}]] * 2
+
+
+def test_a_pull_secret_that_cannot_be_read_is_why_there_is_no_node_evidence():
+    core = _Core({})
+    why = node_probe.start_probes(core, "r1", run_labels("r1"), "img", ["n1"], 5, "regcred")
+    assert why == "the node probe could not copy --image-pull-secret regcred: 404 Not Found" and not core.pods
+
+
 def test_pod_names_differ_for_nodes_with_the_same_prefix():
     long = "n" * 50
     assert node_probe.pod_name(long + "a") != node_probe.pod_name(long + "b")

@@ -123,9 +123,19 @@ def probe_namespace(run_id: str, labels: dict[str, str]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace_name(run_id), "labels": labels}}
 
 
-def probe_pod(node: str, labels: dict[str, str], image: str) -> dict[str, Any]:
-    """hostPID + privileged, pinned with nodeName (no scheduler, any taint tolerated), cgroups read-only."""
-    return {
+def pull_secret_name(spec: str | None) -> str | None:
+    """The Secret's name in `--image-pull-secret [NAMESPACE/]NAME`; None when the user named none."""
+    return (spec or "").rpartition("/")[2] or None
+
+
+def probe_pod(node: str, labels: dict[str, str], image: str, pull_secret: str | None = None) -> dict[str, Any]:
+    """hostPID + privileged, pinned with nodeName (no scheduler, any taint tolerated), cgroups read-only.
+
+    `pull_secret` (`--image-pull-secret [NAMESPACE/]NAME`): the probe pulls the run's test image, so a
+    registry that needs credentials needs them here too (the Secret is copied into the probe's namespace).
+    """
+    name = pull_secret_name(pull_secret)
+    pod = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod_name(node), "labels": dict(labels)},
         "spec": {
@@ -141,18 +151,34 @@ def probe_pod(node: str, labels: dict[str, str], image: str) -> dict[str, Any]:
             "volumes": [{"name": "cgroup", "hostPath": {"path": "/sys/fs/cgroup", "type": "Directory"}}],
         },
     }
+    if name:
+        pod["spec"]["imagePullSecrets"] = [{"name": name}]
+    return pod
+
+
+def copy_pull_secret(core: CoreV1Api, spec: str, namespace: str, labels: dict[str, str]) -> None:
+    """The user's registry Secret (`[NAMESPACE/]NAME`, namespace `default` if none) into the probe's namespace."""
+    source_namespace, _, name = spec.rpartition("/")
+    source = core.read_namespaced_secret(name, source_namespace or "default")
+    core.create_namespaced_secret(namespace, {"apiVersion": "v1", "kind": "Secret", "type": source.type,
+                                              "data": source.data, "metadata": {"name": name, "labels": dict(labels)}})
 
 
 def start_probes(core: CoreV1Api, run_id: str, labels: dict[str, str], image: str, nodes: list[str],
-                 timeout: float) -> str | None:
+                 timeout: float, pull_secret: str | None = None) -> str | None:
     """Create the namespace and one probe Pod per node, wait until all run; None, or why node evidence is missing.
 
     Containerd and CRI-O nodes alike (clusters/existing/crio_probe.py reads CRI-O's).
     """
     namespace = namespace_name(run_id)
     core.create_namespace(probe_namespace(run_id, labels))
+    if pull_secret_name(pull_secret):
+        try:
+            copy_pull_secret(core, pull_secret, namespace, labels)
+        except ApiException as exc:
+            return f"the node probe could not copy --image-pull-secret {pull_secret}: {exc.status} {exc.reason}"
     for node in nodes:
-        core.create_namespaced_pod(namespace, probe_pod(node, labels, image))
+        core.create_namespaced_pod(namespace, probe_pod(node, labels, image, pull_secret))
 
     def waiting() -> list[str]:
         return [n for n in nodes if core.read_namespaced_pod(pod_name(n), namespace).status.phase != "Running"]

@@ -42,12 +42,13 @@ class ExistingProvider:
     owns_cluster = False
 
     def __init__(self, kubeconfig: Path | None, context: str | None, run_id: str, labels: dict[str, str],
-                 node_probe: bool = False, progress: Progress = print) -> None:
+                 node_probe: bool = False, progress: Progress = print, image_pull_secret: str | None = None) -> None:
         self.kubeconfig = kubeconfig_of(kubeconfig)
         self.context = context
         self.run_id = run_id
         self.labels = dict(labels)
         self.node_probe = node_probe
+        self.image_pull_secret = image_pull_secret  # --image-pull-secret: the probe Pods pull the test image too
         self.progress = progress
         self._api: ApiClient | None = None
         self.probe_problem: str | None = None
@@ -68,7 +69,7 @@ class ExistingProvider:
         self.progress(f"node probe: a privileged Pod per node ({len(nodes)}) in namespace "
                       f"{node_probe.namespace_name(self.run_id)}")
         self.probe_problem = node_probe.start_probes(CoreV1Api(self._api), self.run_id, self.labels, image,
-                                                     nodes, timeout)
+                                                     nodes, timeout, self.image_pull_secret)
         return self.probe_problem
 
     def evidence(self) -> ProbeEvidence | None:
