@@ -39,6 +39,31 @@ class NodeFacts:
     labels: dict[str, str]
     # Node.status.nodeInfo.containerRuntimeVersion, e.g. "containerd://2.4.2", "cri-o://1.34.0".
     runtime_version: str = ""
+    # The handlers the cluster's maker (the suite's own topology) configured on this node, or None
+    # when nobody declared them (an existing cluster). Used only where the node reports none.
+    declared: tuple[str, ...] | None = None
+
+    @property
+    def reports_handlers(self) -> bool:
+        """The kubelet publishes Node.status.runtimeHandlers (the CRI fills them: containerd 2.x, CRI-O)."""
+        return bool(self.handlers)
+
+    @property
+    def known_handlers(self) -> tuple[str, ...] | None:
+        """What the node's CRI configures: reported if the node reports, else declared, else unknown (None).
+
+        containerd 1.7 reports no handlers; a node of it that the suite made is known from its
+        topology, and one of an existing cluster is not known at all: nothing is placed there blind.
+        """
+        if self.handlers:
+            return self.handlers
+        return self.declared
+
+    @property
+    def handlers_source(self) -> str:
+        if self.handlers:
+            return "Node.status.runtimeHandlers"
+        return "declared by the topology (the node reports none)" if self.declared is not None else "unknown"
 
     @property
     def cri(self) -> str:
@@ -65,18 +90,25 @@ class Facts:
         if capability.startswith("handler:"):
             handler = capability.split(":", 1)[1]
             if not self.nodes_with_handler(handler):
-                return f"no schedulable node reports handler {handler!r} in Node.status.runtimeHandlers"
+                declared = any(n.declared is not None for n in self.schedulable_nodes())
+                return (f"no schedulable node reports handler {handler!r} in Node.status.runtimeHandlers"
+                        + (" or is declared with it by the topology" if declared else ""))
         return None
 
     def schedulable_nodes(self) -> list[NodeFacts]:
         return [n for n in self.nodes if n.schedulable]
 
     def nodes_with_handler(self, handler: str) -> list[str]:
-        """Nodes whose CRI reports the handler; all schedulable nodes if no CRI reports any."""
+        """Schedulable nodes whose CRI has the handler, by what each node reports or was declared with.
+
+        A node whose handlers are unknown (it reports none and nobody declared them) is used only
+        when no node's handlers are known at all: then the user's --handler is the only word there
+        is, and it speaks for every node, as before.
+        """
         nodes = self.schedulable_nodes()
-        if not self.handlers_reported:
+        if not any(n.known_handlers is not None for n in nodes):
             return [n.name for n in nodes] if handler in self.handlers else []
-        return [n.name for n in nodes if handler in n.handlers]
+        return [n.name for n in nodes if n.known_handlers is not None and handler in n.known_handlers]
 
     def one_node_per_cri(self, handler: str | None = None) -> list[str]:
         """A schedulable node (with `handler`, if given) for each CRI implementation the cluster runs.
@@ -92,26 +124,35 @@ class Facts:
         return list(chosen.values())
 
     def nodes_without_handler(self, handler: str) -> list[str]:
-        if not self.handlers_reported:
-            return []
-        return [n.name for n in self.schedulable_nodes() if handler not in n.handlers]
+        """Nodes known to lack the handler; a node whose handlers are unknown is never one of them."""
+        return [n.name for n in self.schedulable_nodes()
+                if n.known_handlers is not None and handler not in n.known_handlers]
+
+    def silent_nodes(self) -> list[NodeFacts]:
+        """Schedulable nodes that do not fill Node.status.runtimeHandlers."""
+        return [n for n in self.schedulable_nodes() if not n.reports_handlers]
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, raw: dict) -> "Facts":
-        nodes = tuple(NodeFacts(**{**n, "handlers": tuple(n["handlers"])}) for n in raw["nodes"])
+        nodes = tuple(NodeFacts(**{**n, "handlers": tuple(n["handlers"]),
+                                   "declared": None if n.get("declared") is None else tuple(n["declared"])})
+                      for n in raw["nodes"])
         return cls(**{**raw, "nodes": nodes, "handlers": tuple(raw["handlers"])})
 
 
 def probe(kube: Kube, requested_handlers: list[str], has_node_evidence: bool, evidence_why: str,
-          disruptive_allowed: bool) -> Facts:
+          disruptive_allowed: bool, declared: dict[str, tuple[str, ...]] | None = None) -> Facts:
+    """`declared`: node -> handlers its CRI configures, from the topology of a cluster the suite made."""
     version = kube.version.get_code()
     groups = {g.name: [v.version for v in g.versions] for g in kube.apis.get_api_versions().groups}
-    nodes = tuple(_node_facts(n) for n in listed_or_empty(kube.core.list_node))
+    declared = declared or {}
+    nodes = tuple(_node_facts(n, declared.get(n.metadata.name)) for n in listed_or_empty(kube.core.list_node))
     reported = sorted({h for n in nodes for h in n.handlers})
-    handlers = tuple(requested_handlers or reported)
+    known = sorted({h for n in nodes for h in (n.known_handlers or ())})
+    handlers = tuple(requested_handlers or known)
     missing: dict[str, str] = {}
     for capability, needed in (("workspace", WORKSPACE_ACCESS), ("admin", ADMIN_ACCESS)):
         denied = [f"{verb} {resource}" for verb, group, resource in needed if not _allowed(kube, verb, group, resource)]
@@ -130,7 +171,7 @@ def probe(kube: Kube, requested_handlers: list[str], has_node_evidence: bool, ev
                  handlers_reported=bool(reported), missing=missing)
 
 
-def _node_facts(node) -> NodeFacts:
+def _node_facts(node, declared: tuple[str, ...] | None = None) -> NodeFacts:
     handlers = tuple(sorted(h.name for h in (node.status.runtime_handlers or []) if h.name))
     taints = node.spec.taints or []
     schedulable = not node.spec.unschedulable and not any(t.effect in ("NoSchedule", "NoExecute") for t in taints)
@@ -138,7 +179,8 @@ def _node_facts(node) -> NodeFacts:
     info = node.status.node_info
     return NodeFacts(name=node.metadata.name, schedulable=schedulable and ready, handlers=handlers,
                      allocatable=dict(node.status.allocatable or {}), labels=dict(node.metadata.labels or {}),
-                     runtime_version=(info.container_runtime_version or "") if info else "")
+                     runtime_version=(info.container_runtime_version or "") if info else "",
+                     declared=tuple(sorted(declared)) if declared is not None else None)
 
 
 def _allowed(kube: Kube, verb: str, group: str, resource: str) -> bool:
@@ -169,9 +211,11 @@ def capability_table(facts: Facts, capabilities: list[str]) -> list[str]:
     lines = [f"cluster: {facts.server} (Kubernetes {facts.server_version}); node.k8s.io/v1 served: "
              f"{'yes' if facts.node_k8s_io_v1 else 'NO'}"]
     for node in facts.nodes:
+        known = node.known_handlers
+        handlers = ", ".join(node.handlers) if node.handlers else \
+            (f"{', '.join(known)} ({node.handlers_source})" if known is not None else "(not reported)")
         lines.append(f"  node {node.name}: {'schedulable' if node.schedulable else 'not schedulable'}; "
-                     f"CRI {node.runtime_version or '(not reported)'}; "
-                     f"handlers: {', '.join(node.handlers) or '(not reported)'}")
+                     f"CRI {node.runtime_version or '(not reported)'}; handlers: {handlers}")
     lines.append("capabilities:")
     for capability in capabilities:
         why = facts.why_missing(capability)

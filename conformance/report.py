@@ -116,6 +116,8 @@ def cluster_json(facts) -> dict[str, Any]:
         "server": facts.server, "server_version": facts.server_version, "node_k8s_io_v1": facts.node_k8s_io_v1,
         "handlers": list(facts.handlers), "handlers_reported": facts.handlers_reported,
         "nodes": [{"name": n.name, "schedulable": n.schedulable, "handlers": list(n.handlers),
+                   "handlers_known": None if n.known_handlers is None else list(n.known_handlers),
+                   "handlers_source": n.handlers_source,
                    "cri": n.cri, "cri_version": n.runtime_version,
                    "allocatable": dict(n.allocatable)} for n in facts.nodes],
         "missing": dict(facts.missing),

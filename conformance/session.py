@@ -112,7 +112,17 @@ def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider | None,
     if node_probe_problem:
         evidence, why = None, node_probe_problem
     disruptive = options.allow_disruptive or provider is not None
-    return probe(kube, options.handlers, evidence is not None, why, disruptive)
+    return probe(kube, options.handlers, evidence is not None, why, disruptive, declared_node_handlers(provider))
+
+
+def declared_node_handlers(provider: ClusterProvider | None) -> dict[str, tuple[str, ...]]:
+    """node -> handlers its CRI configures, from the topology of a cluster the suite made ({} otherwise).
+
+    A node that reports no Node.status.runtimeHandlers (containerd 1.7) is then still known:
+    the suite places Pods by what its maker configured, never blind.
+    """
+    declared = getattr(provider, "declared_node_handlers", None)
+    return dict(declared()) if callable(declared) else {}
 
 
 def declared_by_user(file: Path | None, items: list[str]) -> dict[str, isolation.Expectation]:

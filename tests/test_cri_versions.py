@@ -23,6 +23,7 @@ from clusters.local.cri.crio_config import CRIO_VERSION, crio_component
 from clusters.local.errors import ClusterError
 from clusters.local.layout import ClusterLayout
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
+from conformance.preflight import Facts, NodeFacts
 
 OLD = "v1.7.35"
 
@@ -113,3 +114,40 @@ def test_a_node_on_another_release_builds_it_and_runs_its_own_binaries(tmp_path)
 def test_a_cri_version_the_cluster_cannot_configure_is_one_line(tmp_path, version, message):
     with pytest.raises(ClusterError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         containerd_node(tmp_path, version)
+
+
+# --- a node that reports no Node.status.runtimeHandlers (containerd 1.7) ---------------------------------
+def facts_with(*nodes: NodeFacts, requested: tuple[str, ...] = ()) -> Facts:
+    known = sorted({h for n in nodes for h in (n.known_handlers or ())})
+    return Facts(server="https://x", server_version="v1.35.4", node_k8s_io_v1=True, nodes=nodes,
+                 handlers=requested or tuple(known), handlers_reported=any(n.handlers for n in nodes))
+
+
+NEW = NodeFacts("new", True, ("crun", "runc"), {}, {}, "containerd://2.4.2", declared=("crun", "runc"))
+
+
+def test_a_silent_node_the_suite_made_is_placed_by_its_topology_declaration():
+    old = NodeFacts("old", True, (), {}, {}, "containerd://1.7.35", declared=("gvisor", "runc"))
+    facts = Facts.from_json(facts_with(NEW, old).to_json())  # as xdist workers receive it
+    assert facts.nodes[1].known_handlers == ("gvisor", "runc")
+    assert facts.nodes_with_handler("runc") == ["new", "old"]
+    assert facts.nodes_with_handler("gvisor") == ["old"]
+    assert facts.nodes_without_handler("gvisor") == ["new"]
+    assert facts.nodes_without_handler("crun") == ["old"]
+    assert facts.silent_nodes() == [facts.nodes[1]]
+    assert "declared by the topology" in facts.nodes[1].handlers_source
+
+
+def test_a_silent_node_nobody_declared_is_never_placed_blind_beside_reporting_nodes():
+    silent = NodeFacts("old", True, (), {}, {}, "containerd://1.7.35")
+    facts = facts_with(NodeFacts("new", True, ("runc",), {}, {}, "containerd://2.4.2"), silent)
+    assert facts.nodes_with_handler("runc") == ["new"], "not on a node whose handlers nobody knows"
+    assert facts.nodes_without_handler("crun") == ["new"], "nor expected to fail there"
+    assert silent.handlers_source == "unknown"
+
+
+def test_a_cluster_where_no_node_knows_its_handlers_takes_the_users_word_for_every_node():
+    facts = facts_with(NodeFacts("a", True, (), {}, {}), NodeFacts("b", True, (), {}, {}), requested=("runc",))
+    assert facts.nodes_with_handler("runc") == ["a", "b"]
+    assert facts.nodes_without_handler("runc") == []
+    assert facts.why_missing("handler:crun")

@@ -55,6 +55,20 @@ class LocalEvidence:
     def cri_runtime_tables(self, node: str) -> list[str] | None:
         return self.cluster.cri(node).runtime_tables()
 
+    def cri_reports_handlers(self, node: str) -> bool | None:
+        """Whether the node's CRI lists handlers in its own Status (`crictl info`: runtimeHandlers).
+
+        The kubelet fills Node.status.runtimeHandlers from exactly that list; containerd 1.7 sends
+        none. None when the CRI cannot be asked.
+        """
+        info = self.cluster.crictl(node, "info", "-o", "json")
+        if info.returncode != 0:
+            return None
+        try:
+            return bool(json.loads(info.stdout).get("runtimeHandlers"))
+        except (ValueError, AttributeError):
+            return None
+
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
         """Every node is this host: its /proc shows the sandbox's shim and runtime (clusters/procfs.py).
 
@@ -91,6 +105,10 @@ class LocalProvider:
     def declared_handlers(self) -> list[str]:
         """Handlers the topology configures somewhere: known before the cluster is up."""
         return sorted({h for n in self.topology.nodes for h in n.promised_handlers})
+
+    def declared_node_handlers(self) -> dict[str, tuple[str, ...]]:
+        """node -> the handlers its CRI is configured with (not the `configured: false` ones)."""
+        return {n.name: n.handler_names for n in self.topology.nodes}
 
     def declared_isolation(self) -> dict[str, dict[str, tuple[str, str]]]:
         """handler -> node -> (isolation class, runtime type) the topology promises (RC-USE-8)."""
