@@ -56,18 +56,7 @@ class LocalEvidence:
         return self.cluster.cri(node).runtime_tables()
 
     def cri_reports_handlers(self, node: str) -> bool | None:
-        """Whether the node's CRI lists handlers in its own Status (`crictl info`: runtimeHandlers).
-
-        The kubelet fills Node.status.runtimeHandlers from exactly that list; containerd 1.7 sends
-        none. None when the CRI cannot be asked.
-        """
-        info = self.cluster.crictl(node, "info", "-o", "json")
-        if info.returncode != 0:
-            return None
-        try:
-            return bool(json.loads(info.stdout).get("runtimeHandlers"))
-        except (ValueError, AttributeError):
-            return None
+        return self.cluster.cri_lists_handlers(node)
 
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
         """Every node is this host: its /proc shows the sandbox's shim and runtime (clusters/procfs.py).
