@@ -6,7 +6,7 @@
 
 What it does (issue 6):
 1. Builds (once, cached as `kubernetes-e2e-<version>`) upstream's `e2e.test` for the
-   topology's Kubernetes version: `clusters.local.binaries.ensure_e2e_test`.
+   topology's Kubernetes version: `clusters.toolbox.binaries.ensure_e2e_test`.
 2. Brings up the `rcc-upstream` cluster (clusters/upstream/topology.yaml: test-handler on
    both nodes, own ports/addresses/CIDRs), timing a warm bring-up, and imports the images
    upstream's tests use under their registry.k8s.io references (clusters/upstream/images.py).
@@ -18,7 +18,7 @@ What it does (issue 6):
    is charged for the other's clean-up.
 4. With `--variants`, brings up the broken clusters of tests/test_mutants.py (one at a time,
    same cluster name) and records which suite failed on each.
-5. Prints Markdown tables for the README. Raw data lands in `--out` (results.json, reports).
+5. Prints Markdown tables for docs/performance.md. Raw data lands in `--out` (results.json, reports).
 
 Upstream tests are mapped to SPEC.md clauses in clusters/upstream/clauses.py (with the
 reasoning). This suite's clauses come from its JUnit properties and its clause matrix
@@ -50,8 +50,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.bench_local_cluster import PeakSampler  # noqa: E402
-from clusters.local.binaries import ensure_binaries, ensure_e2e_test  # noqa: E402
+from clusters.toolbox.binaries import ensure_binaries, ensure_e2e_test  # noqa: E402
 from clusters.local.cluster import LocalCluster  # noqa: E402
+from clusters.toolbox.kubernetes_source import pause_source  # noqa: E402
 from clusters.local.variants import BROKEN_VARIANTS
 from clusters.local.topology import Topology, load_topology  # noqa: E402
 from clusters.upstream import clauses as upstream_clauses  # noqa: E402
@@ -193,7 +194,7 @@ def bring_up(bench: Bench, topology: Topology, apiserver_args: tuple[str, ...] =
     else:
         cluster.up()
     archives = images.build_archives(cluster.cache_dir / "images" / f"upstream-{topology.kubernetes_version}",
-                                     cluster._pause_source())
+                                     pause_source(topology.kubernetes_version))
     images.import_into_nodes(cluster, archives)
     return cluster
 

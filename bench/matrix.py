@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from clusters.local.binaries import CONTAINERD_VERSION  # noqa: E402
+from clusters.toolbox.binaries import CONTAINERD_VERSION  # noqa: E402
 from clusters.local.cri.crio_config import CRIO_VERSION  # noqa: E402
-from clusters.local.errors import ClusterError  # noqa: E402
+from clusters.toolbox.errors import ClusterError  # noqa: E402
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology  # noqa: E402
 from conformance.report import decide_exit  # noqa: E402
 

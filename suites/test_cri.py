@@ -21,7 +21,7 @@ def test_handler_runs_on_every_node_whose_cri_configures_it(rcc, handlers):
 @pytest.mark.window
 @pytest.mark.clause("RC-CRI-1")
 def test_handler_fails_on_a_node_whose_cri_lacks_it(rcc):
-    heterogeneous = {h: rcc.nodes_without(h) for h in rcc.settings.facts.handlers if rcc.nodes_without(h)}
+    heterogeneous = {h: rcc.nodes_without(h) for h in rcc.cluster.handlers if rcc.nodes_without(h)}
     if not heterogeneous:
         pytest.skip("missing capability heterogeneous-handlers: every schedulable node configures the same handlers")
     # One Pod per such handler, on a node lacking it; watched together (one window for all).
@@ -38,8 +38,8 @@ def test_runtime_handlers_reported_by_each_node_are_its_cri_runtime_table_keys(r
     """Each node's CRI config against what the node says it has: its runtimeHandlers or, where it reports
     none (containerd 1.7), the topology the suite made it from. A node neither reports nor declares is named."""
     compared, unknown = [], []
-    for node in rcc.settings.facts.schedulable_nodes():
-        tables = rcc.settings.evidence.cri_runtime_tables(node.name)
+    for node in rcc.cluster.schedulable_nodes():
+        tables = rcc.cri_runtime_tables(node.name)
         expected = node.known_handlers
         rcc.attach(f"{node.name}: CRI config vs {node.handlers_source}", {
             "cri runtime tables": tables, "runtimeHandlers": list(node.handlers),
@@ -59,11 +59,10 @@ def test_runtime_handlers_reported_by_each_node_are_its_cri_runtime_table_keys(r
 def test_nodes_report_their_runtime_handlers(rcc):
     """Where the CRI lists handlers, the kubelet publishes them. A node whose CRI lists none (containerd
     1.7's Status has no runtimeHandlers) is excused by that probed fact, not by its version number."""
-    facts = rcc.settings.facts
+    facts = rcc.cluster
     rcc.attach("Node.status.runtimeHandlers", {n.name: list(n.handlers) for n in facts.nodes})
     silent = facts.silent_nodes()
-    ask = getattr(rcc.settings.evidence, "cri_reports_handlers", None) if rcc.settings.evidence else None
-    cri_says = {n.name: (ask(n.name) if ask else None) for n in silent}
+    cri_says = {n.name: rcc.cri_lists_handlers(n.name) for n in silent}
     rcc.attach("silent nodes: does their CRI list handlers in its Status?",
                {f"{n.name} ({n.runtime_version})": cri_says[n.name] for n in silent})
     dropped = [n.name for n in silent if cri_says[n.name] is True]

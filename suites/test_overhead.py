@@ -29,8 +29,7 @@ def test_runtime_class_without_overhead_leaves_the_pod_overhead_empty(rcc):
 def test_pod_overhead_different_from_its_runtime_class_is_rejected(rcc):
     runtime_class = rcc.runtime_class("runc", overhead=OVERHEAD)
     refused = rcc.pod_rejection(runtime_class=runtime_class, overhead={"cpu": "1", "memory": "120Mi"})
-    assert refused is not None and refused.status == 403, refused
-    assert MISMATCH in refused.message
+    rcc.expect_rejected(refused, 403, MISMATCH)
 
 
 @pytest.mark.clause("RC-OVH-3")
@@ -44,8 +43,7 @@ def test_pod_overhead_identical_to_its_runtime_class_is_accepted(rcc):
 def test_pod_overhead_without_a_runtime_class_overhead_is_rejected(rcc, with_class):
     runtime_class = rcc.runtime_class("runc") if with_class else None
     refused = rcc.pod_rejection(runtime_class=runtime_class, overhead=dict(OVERHEAD))
-    assert refused is not None and refused.status == 403, refused
-    assert WITHOUT in refused.message
+    rcc.expect_rejected(refused, 403, WITHOUT)
 
 
 @pytest.mark.window
@@ -79,8 +77,7 @@ def test_resource_quota_counts_overhead_and_rejects_a_pod_over_quota_only_by_ove
     wait_for_quota_ready(rcc)
     runtime_class = rcc.runtime_class("runc", overhead={"cpu": "500m", "memory": "64Mi"})
     over = rcc.pod_rejection(runtime_class=runtime_class, requests={"cpu": "600m", "memory": "64Mi"})
-    assert over is not None and over.status == 403, over
-    assert "exceeded quota" in over.message
+    rcc.expect_rejected(over, 403, "exceeded quota")
     rcc.create_pod(["sleep", "3600"], runtime_class=runtime_class, requests={"cpu": "400m", "memory": "64Mi"})
     assert quota_used_requests_cpu(rcc) == 900, "quota usage must be requests (400m) + overhead (500m)"
 

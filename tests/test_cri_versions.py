@@ -15,12 +15,12 @@ import pytest
 import tomli_w
 import yaml
 
-from clusters.local.binaries import CONTAINERD_VERSION, Binaries, containerd_component, containerd_module
+from clusters.toolbox.binaries import CONTAINERD_VERSION, Binaries, containerd_component, containerd_module
 from clusters.local.cri import cri_for
 from clusters.local.cri.containerd import (CRI_RUNTIME_PLUGIN, CRI_SERVER_PLUGIN, ContainerdCRI, config_runtime_tables,
                                            config_version)
 from clusters.local.cri.crio_config import CRIO_VERSION, crio_component
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import ClusterLayout
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
 from conformance.preflight import Facts, NodeFacts

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from clusters.local.cluster import LocalCluster, Progress
-from clusters.local.host import CGROUP_V1
+from clusters.toolbox.host import CGROUP_V1
 from clusters.local.layout import DEFAULT_STATE_ROOT
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
 from clusters import procfs

@@ -12,23 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from clusters.topology_file import dns_label, load_checked
+from clusters.toolbox.topology_file import dns_label, load_checked
+from clusters.toolbox.topology_records import ISOLATION_CLASSES, RUNTIME_TYPES, Runtime, Taint
 
 DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
 
 
-
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: str
-
-
-# The OCI runtimes a topology can name (`type:`), and the isolation each is meant to give
-# (SPEC RC-USE-8): the class a handler of that runtime must show, unless the file says otherwise.
-RUNTIME_TYPES = {"runc": "shared-kernel", "crun": "shared-kernel", "runsc": "user-space-kernel"}
-ISOLATION_CLASSES = ("shared-kernel", "user-space-kernel", "vm")
 # The CRI implementations a node can run (`cri:`).
 CRI_KINDS = ("containerd", "crio")
 # `criVersion:` of a node: an exact release tag, built from the Go module proxy like every component.
@@ -36,28 +25,6 @@ _RELEASE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 # The oldest release of each CRI whose configuration the local cluster writes: containerd 1.7
 # (config version 2) and 2.x (version 3); CRI-O's minor tracks Kubernetes'.
 OLDEST_CRI = {"containerd": (1, 7), "crio": (1, 34)}
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """A real OCI runtime binary a handler runs with.
-
-    `binary` is either an absolute host path or the name of a binary the project builds
-    (e.g. `runc`). `oci_version` pins the bundle's ociVersion for a runtime older than
-    the runtime-spec containerd writes (Debian bookworm's crun 1.8 accepts 1.0.x only).
-    `type` says which runtime it is (runc, crun, runsc: how a CRI must be told to call it),
-    `isolation` the class its Pods must show (RC-USE-8): the declaration the suite checks.
-    """
-
-    name: str
-    binary: str
-    oci_version: str | None = None
-    type: str = "runc"
-    isolation: str = "shared-kernel"
-
-    @property
-    def from_host(self) -> bool:
-        return self.binary.startswith("/")
 
 
 @dataclass(frozen=True)

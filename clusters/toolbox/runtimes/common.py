@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clusters.local.binaries import Binaries, GoComponent
-from clusters.local.topology import Runtime
+from clusters.toolbox.binaries import Binaries, GoComponent
+from clusters.toolbox.topology_records import Runtime
 
 RUNC_SHIM = "io.containerd.runc.v2"
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import tomli_w
 
-from clusters.local import host
-from clusters.local.binaries import Binaries, GoComponent
-from clusters.local.errors import ClusterError
-from clusters.local.runtimes.common import resolved_binary
-from clusters.local.topology import Runtime
+from clusters.toolbox import host
+from clusters.toolbox.binaries import Binaries, GoComponent
+from clusters.toolbox.errors import ClusterError
+from clusters.toolbox.runtimes.common import resolved_binary
+from clusters.toolbox.topology_records import Runtime
 
 GVISOR_MODULE = "gvisor.dev/gvisor"
 GVISOR_VERSION = "v0.0.0-20260905035102-160fafc42237"
