@@ -1,6 +1,7 @@
 """The version matrix: the full suite on the local cluster at each Kubernetes version x CRI release.
 
     python3 bench/matrix.py [--topology FILE] [--cells PATTERN,...] [-n 2] [--out DIR] [--docs DIR] [--list]
+    python3 bench/matrix.py --collect DIR --docs DIR     (the table from cells run elsewhere, e.g. CI jobs)
 
 Platform teams run Kubernetes 1.34 to 1.37, on containerd 2.x, on containerd 1.7 node pools
 (config version 2, no Node.status.runtimeHandlers) and on CRI-O. Each cell is one such
@@ -245,7 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where matrix.md and matrix.json go")
     parser.add_argument("--not-run-reason", default="not selected in this run of bench/matrix.py")
     parser.add_argument("--list", action="store_true", help="print the cells and exit")
+    parser.add_argument("--collect", type=Path, metavar="DIR",
+                        help="run nothing: write the table from every DIR/**/matrix.json (CI's parallel cells)")
     args = parser.parse_args(argv)
+    if args.collect:
+        found = [row for f in sorted(args.collect.rglob("matrix.json")) for row in json.loads(f.read_text())["cells"]
+                 if row.get("status") != NOT_RUN]
+        write_docs(args.docs, merged([], found, args.not_run_reason), None)
+        print(f"matrix: {len(found)} cell result(s) from {args.collect} -> {args.docs / 'matrix.md'}")
+        return 0
     try:
         cells = select([p for p in args.cells.split(",") if p])
         base = yaml.safe_load(args.topology.read_text())

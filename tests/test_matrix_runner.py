@@ -81,3 +81,28 @@ def test_the_table_is_written_from_results_and_keeps_cells_not_run(tmp_path):
     text = readme.read_text()
     assert "old" not in text and text.startswith("intro\n<!-- matrix:begin -->\n| Kubernetes |") and \
         text.endswith("<!-- matrix:end -->\nrest\n")
+
+
+def test_the_ci_workflow_runs_every_default_cell_as_its_own_job_and_collects_the_table():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "conformance-matrix.yml").read_text())
+    include = workflow["jobs"]["cell"]["strategy"]["matrix"]["include"]
+    assert [c["cell"] for c in include] == [c.id for c in matrix.CELLS]
+    assert all("/" not in c["slug"] for c in include)
+    run = " ".join(s.get("run", "") for s in workflow["jobs"]["cell"]["steps"])
+    assert 'bench/matrix.py --cells "${{ matrix.cell }}"' in run
+    assert "--collect" in " ".join(s.get("run", "") for s in workflow["jobs"]["table"]["steps"])
+
+
+def test_collect_writes_one_table_from_the_cells_ci_ran_in_parallel(tmp_path):
+    for cell_id, verdict in (("1.34.4/containerd-2.4.2", "CONFORMANT: all 28 clauses passed"),
+                             ("1.35.4/containerd-1.7.35", "NOT CONFORMANT: 1 clause(s) failed: RC-CRI-1")):
+        job = tmp_path / "jobs" / cell_id.replace("/", "_")
+        job.mkdir(parents=True)
+        rows = matrix.merged([], [matrix.cell_row(cell(cell_id)) | {"status": "ran", "verdict": verdict}], "other job")
+        (job / "matrix.json").write_text(json.dumps({"cells": rows}))
+    assert matrix.main(["--collect", str(tmp_path / "jobs"), "--docs", str(tmp_path / "docs"),
+                        "--not-run-reason", "its job gave no result"]) == 0
+    cells = {c["cell"]: c["verdict"] for c in json.loads((tmp_path / "docs" / "matrix.json").read_text())["cells"]}
+    assert cells["1.34.4/containerd-2.4.2"].startswith("CONFORMANT")
+    assert cells["1.35.4/containerd-1.7.35"].startswith("NOT CONFORMANT")
+    assert cells["1.36.3/containerd-2.4.2"] == "not run (its job gave no result)"
