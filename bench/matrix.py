@@ -185,7 +185,7 @@ def from_summary(code: int, summary: dict | None, log: Path) -> dict:
 
 def cell_row(cell: Cell, reason: str = "") -> dict:
     row = {"cell": cell.id, "kubernetes": cell.kubernetes, "cri": cell.cri, "cri_version": cell.cri_version,
-           "cri_label": cell.cri_label, "one_node": cell.one_node}
+           "cri_label": cell.cri_label, "one_node": cell.one_node, "note": cell.note}
     return row | ({"status": NOT_RUN, "verdict": f"{NOT_RUN} ({reason})"} if reason else {})
 
 
@@ -194,6 +194,9 @@ def merged(previous: list[dict], ran: list[dict], not_run_reason: str) -> list[d
     rows = {r["cell"]: r for r in previous}
     rows.update({r["cell"]: r for r in ran})
     order = [c.id for c in CELLS + EXTRA_CELLS]
+    for cell in CELLS + EXTRA_CELLS:  # a known cell's labels and note are today's, whenever it ran
+        if cell.id in rows:
+            rows[cell.id] = rows[cell.id] | cell_row(cell)
     for cell in CELLS:
         rows.setdefault(cell.id, cell_row(cell, not_run_reason))
     return sorted(rows.values(), key=lambda r: order.index(r["cell"]) if r["cell"] in order else len(order))
@@ -211,6 +214,9 @@ def markdown(rows: list[dict]) -> str:
         counts = [str(c.get(k, "")) if c else "" for k in ("passed", "failed", "skipped")]
         lines.append(f"| {r['kubernetes']} | {r['cri_label']} | {' | '.join(counts)} | {r.get('verdict', '')} "
                      f"| {r.get('build_s', '')} | {r.get('run_s', '')} |")
+    remarks = [f"- {r['cell']}: {r['note']}" for r in rows if r.get("note")]
+    if remarks:
+        lines += ["", "Cells beyond the issue's matrix:", "", *remarks]
     notes = [(r["cell"], cid, n) for r in rows for cid, n in r.get("not_passed", {}).items()]
     if notes:
         lines += ["", "## Why a clause did not pass", ""]
