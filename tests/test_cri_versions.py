@@ -151,3 +151,19 @@ def test_a_cluster_where_no_node_knows_its_handlers_takes_the_users_word_for_eve
     assert facts.nodes_with_handler("runc") == ["a", "b"]
     assert facts.nodes_without_handler("runc") == []
     assert facts.why_missing("handler:crun")
+
+
+def test_a_silent_node_is_declared_with_what_its_topology_promises_not_what_its_config_holds(tmp_path):
+    """A promised handler the CRI lacks (`configured: false`) must meet a Pod there and fail RC-CRI-1."""
+    from clusters.local.provider import LocalProvider
+
+    raw = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
+    raw["nodes"][0]["criVersion"] = OLD
+    raw["nodes"][0]["handlers"][1]["configured"] = False  # crun
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    declared = LocalProvider(path, state_root=tmp_path / "state").declared_node_handlers()
+    first = raw["nodes"][0]["name"]
+    assert "crun" in declared[first]
+    old = NodeFacts(first, True, (), {}, {}, "containerd://1.7.35", declared=declared[first])
+    assert first in facts_with(NEW, old).nodes_with_handler("crun")

@@ -96,8 +96,12 @@ class LocalProvider:
         return sorted({h for n in self.topology.nodes for h in n.promised_handlers})
 
     def declared_node_handlers(self) -> dict[str, tuple[str, ...]]:
-        """node -> the handlers its CRI is configured with (not the `configured: false` ones)."""
-        return {n.name: n.handler_names for n in self.topology.nodes}
+        """node -> the handlers the topology promises it, `configured: false` ones included.
+
+        The promise, not the config: on a node that reports no handlers, a promised handler its CRI
+        lacks then gets its Pods placed there and fails (RC-CRI-1), as on a node that reports.
+        """
+        return {n.name: n.promised_handlers for n in self.topology.nodes}
 
     def declared_isolation(self) -> dict[str, dict[str, tuple[str, str]]]:
         """handler -> node -> (isolation class, runtime type) the topology promises (RC-USE-8)."""
