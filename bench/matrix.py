@@ -191,7 +191,7 @@ def cell_row(cell: Cell, reason: str = "") -> dict:
 
 def merged(previous: list[dict], ran: list[dict], not_run_reason: str) -> list[dict]:
     """Every default cell (and every extra one that ever ran), the newest result of each."""
-    rows = {r["cell"]: r for r in previous}
+    rows = {r["cell"]: r for r in previous if r.get("status") != NOT_RUN}  # a reason not to run is today's
     rows.update({r["cell"]: r for r in ran})
     order = [c.id for c in CELLS + EXTRA_CELLS]
     for cell in CELLS + EXTRA_CELLS:  # a known cell's labels and note are today's, whenever it ran
@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.collect:
         found = [row for f in sorted(args.collect.rglob("matrix.json")) for row in json.loads(f.read_text())["cells"]
                  if row.get("status") != NOT_RUN]
-        write_docs(args.docs, merged([], found, args.not_run_reason), None)
+        readme = ROOT / "README.md" if args.docs.resolve() == (ROOT / "docs").resolve() else None
+        write_docs(args.docs, merged([], found, args.not_run_reason), readme)
         print(f"matrix: {len(found)} cell result(s) from {args.collect} -> {args.docs / 'matrix.md'}")
         return 0
     try:
