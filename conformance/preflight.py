@@ -63,7 +63,7 @@ class NodeFacts:
     def handlers_source(self) -> str:
         if self.handlers:
             return "Node.status.runtimeHandlers"
-        return "declared by the topology (the node reports none)" if self.declared is not None else "unknown"
+        return "declared by the topology; the node reports none" if self.declared is not None else "unknown"
 
     @property
     def cri(self) -> str:
