@@ -26,6 +26,7 @@ from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease, live_runs
 from conformance.namespaces import NamespacePool
 from conformance.preflight import Facts, capability_table
+from conformance.containment import PROPERTY as CONTAINMENT_PROPERTY
 from conformance.isolation import PROPERTY as ISOLATION_PROPERTY
 from conformance.settings import DEFAULT_TIMEOUTS
 from conformance.session import (RunOptions, RunState, connect_run, existing_kubeconfig,
@@ -41,6 +42,7 @@ from conformance.selection import (handlers_under_test, pytest_collection_finish
 RUN_ID = re.compile(r"^[a-z0-9]{1,20}$")
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
 _isolation_rows: list[dict] = []  # RC-USE-8 observations, for the report's isolation table
+_containment_rows: list[dict] = []  # RC-OVH-8 membership verdicts, the isolation table's containment column
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -225,6 +227,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     tracker.add(report.nodeid, report.when, report.outcome, clauses, message, report.duration, observed)
     if ISOLATION_PROPERTY in props and report.when == "call":
         _isolation_rows.extend(json.loads(props[ISOLATION_PROPERTY]))
+    if report.when == "call":
+        _containment_rows.extend(json.loads(value) for key, value in props.items()
+                                 if str(key).startswith(f"{CONTAINMENT_PROPERTY}:"))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -247,7 +252,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state = config.stash.get(STATE, None)
             summary = report.session_summary(session, exitstatus, _tracker, state,
                                              handlers_under_test(config) if state is not None else (),
-                                             isolation=_isolation_rows)
+                                             isolation=_isolation_rows, containment=_containment_rows)
             report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
         except Exception as exc:  # noqa: BLE001 - the report must not keep the cluster from being cleaned up
             config.get_terminal_writer().line(f"[rcc] could not write summary.json: {exc!r}", red=True)

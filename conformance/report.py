@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.clauses import FAMILIES, SPEC_URL
-from conformance.isolation_report import isolation_html, rows_for_summary
+from conformance.isolation_report import NOT_RUN, containment_for, isolation_html, rows_for_summary
 from conformance.matrix import FAIL, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
 from conformance.preflight import runtimeclass_api_missing
 
@@ -132,7 +132,8 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
                   exit_status: int, strict: bool, tests: dict[str, Any], pytest: dict[str, int] | None = None,
                   started: float | None = None, finished: float | None = None,
                   error: str | None = None, messages: Mapping[str, str] | None = None,
-                  isolation: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                  isolation: Iterable[Mapping[str, Any]] = (),
+                  containment: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """summary.json as a dict. `facts` is None when the cluster never came up (then `error` says why).
 
     `messages` (nodeid -> crash message) replaces the tracker's message of failed tests. On a cluster
@@ -172,12 +173,14 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
         "capabilities": capability_rows(facts, handlers) if facts is not None else [],
         "cluster": cluster_json(facts) if facts is not None else None,
         "isolation": rows_for_summary(isolation),
+        "containment": containment_for(containment),
         "spec": SPEC_URL,
     }
 
 
 def session_summary(session, exit_status: int, tracker: ClauseTracker, state=None,
-                    handlers: Iterable[str] = (), isolation: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                    handlers: Iterable[str] = (), isolation: Iterable[Mapping[str, Any]] = (),
+                    containment: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Glue for the plugin's pytest_sessionfinish: gathers what build_summary needs from the session."""
     config = session.config
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -190,7 +193,7 @@ def session_summary(session, exit_status: int, tracker: ClauseTracker, state=Non
         tracker=tracker, facts=state.facts if state is not None else None, handlers=handlers,
         exit_status=int(exit_status), strict=options.strict if options else bool(config.getoption("strict", False)),
         tests=fold_test_reports(reports), pytest=pytest_counts(stats), started=start,
-        messages=crash_messages(reports), isolation=isolation,
+        messages=crash_messages(reports), isolation=isolation, containment=containment,
         finished=datetime.now(timezone.utc).timestamp(),
         error=None if state is not None else "the suite ran without a cluster (bring-up or connection failed, "
                                               "or no suite was selected); see pytest's output",
@@ -342,7 +345,8 @@ def matrix_html(summary: Mapping[str, Any]) -> str:
                          f'<td {_TD}>{_e(c["title"])}</td><td {_TD}>{_notes(c)}</td></tr>')
     parts.append("</tbody></table>")
 
-    parts.append(isolation_html(summary.get("isolation") or [], _TABLE, _TH, _TD))
+    parts.append(isolation_html(summary.get("isolation") or [], _TABLE, _TH, _TD, summary.get("containment") or [],
+                                _containment_not_run(summary)))
 
     divergent = [c for c in summary.get("clauses", []) if c.get("divergence")]
     if divergent:
@@ -391,3 +395,10 @@ def matrix_document(summary: Mapping[str, Any]) -> str:
             f"<title>Clause matrix, run {_e(summary.get('run_id', ''))}</title></head>"
             '<body style="font-family:sans-serif;max-width:1100px;margin:16px auto">'
             f"{matrix_html(summary)}</body></html>\n")
+
+
+def _containment_not_run(summary: Mapping[str, Any]) -> str:
+    """Why the isolation table has no containment verdict: RC-OVH-8's skip message when its membership test skipped."""
+    clause = next((c for c in summary.get("clauses", []) if c["id"] == "RC-OVH-8"), None)
+    skipped = [t for t in (clause or {}).get("tests", []) if t.get("outcome") == "skipped" and t.get("message")]
+    return f"RC-OVH-8's membership test skipped: {skipped[0]['message']}" if skipped else NOT_RUN

@@ -132,8 +132,17 @@ def _parse_runtime(name: str, spec: dict) -> Runtime:
     isolation = str(spec.get("isolation") or RUNTIME_TYPES[kind])
     if isolation not in ISOLATION_CLASSES:
         raise ValueError(f"runtime {name}: isolation {isolation!r} is not one of {', '.join(ISOLATION_CLASSES)}")
+    flags = spec.get("flags") or {}
+    if not isinstance(flags, dict) or (flags and kind != "runsc"):
+        raise ValueError(f"runtime {name}: `flags` must be a mapping of runsc flags, for a runtime of type runsc")
+    relocate = spec.get("relocateCgroups")
+    if relocate is not None and kind == "runsc":
+        raise ValueError(f"runtime {name}: `relocateCgroups` applies to runc-compatible runtimes only")
     return Runtime(name=name, binary=binary, oci_version=str(spec["ociVersion"]) if spec.get("ociVersion") else None,
-                   type=kind, isolation=isolation)
+                   type=kind, isolation=isolation,
+                   flags=tuple(sorted((str(k), str(v).lower() if isinstance(v, bool) else str(v))
+                                      for k, v in flags.items())),
+                   relocate_cgroups=dns_label(relocate, "relocateCgroups") if relocate is not None else None)
 
 
 def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:

@@ -39,6 +39,11 @@ class Runtime:
     oci_version: str | None = None
     type: str = "runc"
     isolation: str = "shared-kernel"
+    # runsc only: extra runsc flags for the shim's runsc.toml (`runsc_config`), e.g. `debug: "true"`.
+    flags: tuple[tuple[str, str], ...] = ()
+    # Broken on purpose (clusters/local/variants.py): a front moves every container's cgroup out of the Pod
+    # cgroup, to `<node cgroup root>/<this>/<id>`, as a shim or runtime that mishandles cgroupsPath would.
+    relocate_cgroups: str | None = None
 
     @property
     def from_host(self) -> bool:
