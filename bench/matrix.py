@@ -63,7 +63,8 @@ class Cell:
 
     @property
     def id(self) -> str:
-        return f"{self.kubernetes.lstrip('v')}/{'cri-o' if self.cri == 'crio' else self.cri}-{self.cri_version.lstrip('v')}"
+        cri = "cri-o" if self.cri == "crio" else self.cri
+        return f"{self.kubernetes.lstrip('v')}/{cri}-{self.cri_version.lstrip('v')}"
 
     @property
     def cri_label(self) -> str:
@@ -278,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.list:
         for cell in cells:
-            print(f"{cell.id:<28} Kubernetes {cell.kubernetes}, {cell.cri_label}{'; ' + cell.note if cell.note else ''}")
+            note = f"; {cell.note}" if cell.note else ""
+            print(f"{cell.id:<28} Kubernetes {cell.kubernetes}, {cell.cri_label}{note}")
         return 0
     previous_file = args.docs / "matrix.json"
     previous = json.loads(previous_file.read_text())["cells"] if previous_file.exists() else []
