@@ -189,8 +189,18 @@ class Case:
 
     def runtime_class(self, handler: str, overhead: dict[str, str] | None = None,
                       node_selector: dict[str, str] | None = None,
-                      tolerations: list[dict[str, Any]] | None = None, name: str | None = None) -> str:
+                      tolerations: list[dict[str, Any]] | None = None, name: str | None = None,
+                      reach_platform_pool: bool = True) -> str:
+        """A RuntimeClass of this run. For a handler only a platform class's scheduling reaches (a tainted
+        pool), it copies that scheduling unless told not to (`reach_platform_pool=False`: a test that
+        places the Pod where the handler is NOT)."""
         name = name or self.unique("rc")
+        copied = self.settings.facts.scheduling_for(handler) \
+            if reach_platform_pool and node_selector is None and tolerations is None else None
+        if copied is not None:
+            # The handler lives only on nodes a plain Pod cannot reach: the class reaches them the
+            # way the platform's own class for that handler does (its nodeSelector and tolerations).
+            node_selector, tolerations = copied
         body = manifests.runtime_class(name, handler, self.settings.run_id, overhead, node_selector, tolerations)
         with allure.step(f"create RuntimeClass {name} (handler {handler!r})"):
             self.kube.node.create_runtime_class(body)

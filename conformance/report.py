@@ -19,6 +19,7 @@ from typing import Any
 
 from conformance.clauses import FAMILIES, SPEC_URL
 from conformance.isolation_report import NOT_RUN, containment_for, isolation_html, rows_for_summary
+from conformance import platform_report
 from conformance.matrix import FAIL, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
 from conformance.preflight import runtimeclass_api_missing
 
@@ -116,8 +117,6 @@ def cluster_json(facts) -> dict[str, Any]:
         "server": facts.server, "server_version": facts.server_version, "node_k8s_io_v1": facts.node_k8s_io_v1,
         "handlers": list(facts.handlers), "handlers_reported": facts.handlers_reported,
         "nodes": [{"name": n.name, "schedulable": n.schedulable, "handlers": list(n.handlers),
-                   "handlers_known": None if n.known_handlers is None else list(n.known_handlers),
-                   "handlers_source": n.handlers_source,
                    "cri": n.cri, "cri_version": n.runtime_version,
                    "allocatable": dict(n.allocatable)} for n in facts.nodes],
         "missing": dict(facts.missing),
@@ -133,7 +132,8 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
                   started: float | None = None, finished: float | None = None,
                   error: str | None = None, messages: Mapping[str, str] | None = None,
                   isolation: Iterable[Mapping[str, Any]] = (),
-                  containment: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                  containment: Iterable[Mapping[str, Any]] = (),
+                  platform: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """summary.json as a dict. `facts` is None when the cluster never came up (then `error` says why).
 
     `messages` (nodeid -> crash message) replaces the tracker's message of failed tests. On a cluster
@@ -174,13 +174,15 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
         "cluster": cluster_json(facts) if facts is not None else None,
         "isolation": rows_for_summary(isolation),
         "containment": containment_for(containment),
+        "platform_classes": platform_report.rows_for_summary(platform),
         "spec": SPEC_URL,
     }
 
 
 def session_summary(session, exit_status: int, tracker: ClauseTracker, state=None,
                     handlers: Iterable[str] = (), isolation: Iterable[Mapping[str, Any]] = (),
-                    containment: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                    containment: Iterable[Mapping[str, Any]] = (),
+                    platform: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Glue for the plugin's pytest_sessionfinish: gathers what build_summary needs from the session."""
     config = session.config
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -193,7 +195,7 @@ def session_summary(session, exit_status: int, tracker: ClauseTracker, state=Non
         tracker=tracker, facts=state.facts if state is not None else None, handlers=handlers,
         exit_status=int(exit_status), strict=options.strict if options else bool(config.getoption("strict", False)),
         tests=fold_test_reports(reports), pytest=pytest_counts(stats), started=start,
-        messages=crash_messages(reports), isolation=isolation, containment=containment,
+        messages=crash_messages(reports), isolation=isolation, containment=containment, platform=platform,
         finished=datetime.now(timezone.utc).timestamp(),
         error=None if state is not None else "the suite ran without a cluster (bring-up or connection failed, "
                                               "or no suite was selected); see pytest's output",
@@ -347,6 +349,8 @@ def matrix_html(summary: Mapping[str, Any]) -> str:
 
     parts.append(isolation_html(summary.get("isolation") or [], _TABLE, _TH, _TD, summary.get("containment") or [],
                                 _containment_not_run(summary)))
+    parts.append(platform_report.platform_html(summary.get("platform_classes") or [], _TABLE, _TH, _TD))
+    parts.append(isolation_html(summary.get("isolation") or [], _TABLE, _TH, _TD))
 
     divergent = [c for c in summary.get("clauses", []) if c.get("divergence")]
     if divergent:

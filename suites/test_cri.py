@@ -25,7 +25,8 @@ def test_handler_fails_on_a_node_whose_cri_lacks_it(rcc):
     if not heterogeneous:
         pytest.skip("missing capability heterogeneous-handlers: every schedulable node configures the same handlers")
     # One Pod per such handler, on a node lacking it; watched together (one window for all).
-    pods = [rcc.create_pod(["true"], runtime_class=rcc.runtime_class(handler), node_selector=pin(lacking[0]))
+    pods = [rcc.create_pod(["true"], runtime_class=rcc.runtime_class(handler, reach_platform_pool=False),
+                           node_selector=pin(lacking[0]))
             for handler, lacking in heterogeneous.items()]
     forms = rcc.never_run(pods, handler=list(heterogeneous))
     for (handler, lacking), form in zip(heterogeneous.items(), forms):
@@ -40,15 +41,17 @@ def test_runtime_handlers_reported_by_each_node_are_its_cri_runtime_table_keys(r
     compared, unknown = [], []
     for node in rcc.cluster.schedulable_nodes():
         tables = rcc.cri_runtime_tables(node.name)
-        expected = node.known_handlers
-        rcc.attach(f"{node.name}: CRI config vs {node.handlers_source}", {
+        expected = rcc.cluster.handlers_of(node.name)
+        source = "Node.status.runtimeHandlers" if node.handlers else \
+            rcc.cluster.known_handlers.get(node.name, {}).get("source", "nothing")
+        rcc.attach(f"{node.name}: CRI config vs {source}", {
             "cri runtime tables": tables, "runtimeHandlers": list(node.handlers),
-            "compared with": node.handlers_source, "expected": None if expected is None else list(expected)})
+            "compared with": source, "expected": None if expected is None else sorted(expected)})
         assert tables is not None, f"cannot read the CRI configuration of {node.name}"
         if expected is None:
             unknown.append(node.name)
             continue
-        assert sorted(expected) == sorted(tables), f"{node.name} ({node.handlers_source})"
+        assert sorted(expected) == sorted(tables), f"{node.name} ({source})"
         compared.append(node.name)
     if not compared:
         pytest.skip(f"missing capability runtime-handlers-reported: nodes {unknown} report no runtimeHandlers "
@@ -61,7 +64,7 @@ def test_nodes_report_their_runtime_handlers(rcc):
     1.7's Status has no runtimeHandlers) is excused by that probed fact, not by its version number."""
     facts = rcc.cluster
     rcc.attach("Node.status.runtimeHandlers", {n.name: list(n.handlers) for n in facts.nodes})
-    silent = facts.silent_nodes()
+    silent = [n for n in facts.schedulable_nodes() if not n.handlers]
     cri_says = {n.name: rcc.cri_lists_handlers(n.name) for n in silent}
     rcc.attach("silent nodes: does their CRI list handlers in its Status?",
                {f"{n.name} ({n.runtime_version})": cri_says[n.name] for n in silent})

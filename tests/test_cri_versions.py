@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import tomli_w
@@ -24,6 +25,7 @@ from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import ClusterLayout
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
 from conformance.preflight import Facts, NodeFacts
+from conformance.session import declared_node_handlers, told_handlers
 
 OLD = "v1.7.35"
 
@@ -117,44 +119,9 @@ def test_a_cri_version_the_cluster_cannot_configure_is_one_line(tmp_path, versio
 
 
 # --- a node that reports no Node.status.runtimeHandlers (containerd 1.7) ---------------------------------
-def facts_with(*nodes: NodeFacts, requested: tuple[str, ...] = ()) -> Facts:
-    known = sorted({h for n in nodes for h in (n.known_handlers or ())})
-    return Facts(server="https://x", server_version="v1.35.4", node_k8s_io_v1=True, nodes=nodes,
-                 handlers=requested or tuple(known), handlers_reported=any(n.handlers for n in nodes))
-
-
-NEW = NodeFacts("new", True, ("crun", "runc"), {}, {}, "containerd://2.4.2", declared=("crun", "runc"))
-
-
-def test_a_silent_node_the_suite_made_is_placed_by_its_topology_declaration():
-    old = NodeFacts("old", True, (), {}, {}, "containerd://1.7.35", declared=("gvisor", "runc"))
-    facts = Facts.from_json(facts_with(NEW, old).to_json())  # as xdist workers receive it
-    assert facts.nodes[1].known_handlers == ("gvisor", "runc")
-    assert facts.nodes_with_handler("runc") == ["new", "old"]
-    assert facts.nodes_with_handler("gvisor") == ["old"]
-    assert facts.nodes_without_handler("gvisor") == ["new"]
-    assert facts.nodes_without_handler("crun") == ["old"]
-    assert facts.silent_nodes() == [facts.nodes[1]]
-    assert "declared by the topology" in facts.nodes[1].handlers_source
-
-
-def test_a_silent_node_nobody_declared_is_never_placed_blind_beside_reporting_nodes():
-    silent = NodeFacts("old", True, (), {}, {}, "containerd://1.7.35")
-    facts = facts_with(NodeFacts("new", True, ("runc",), {}, {}, "containerd://2.4.2"), silent)
-    assert facts.nodes_with_handler("runc") == ["new"], "not on a node whose handlers nobody knows"
-    assert facts.nodes_without_handler("crun") == ["new"], "nor expected to fail there"
-    assert silent.handlers_source == "unknown"
-
-
-def test_a_cluster_where_no_node_knows_its_handlers_takes_the_users_word_for_every_node():
-    facts = facts_with(NodeFacts("a", True, (), {}, {}), NodeFacts("b", True, (), {}, {}), requested=("runc",))
-    assert facts.nodes_with_handler("runc") == ["a", "b"]
-    assert facts.nodes_without_handler("runc") == []
-    assert facts.why_missing("handler:crun")
-
-
-def test_a_silent_node_is_declared_with_what_its_topology_promises_not_what_its_config_holds(tmp_path):
-    """A promised handler the CRI lacks (`configured: false`) must meet a Pod there and fail RC-CRI-1."""
+def test_a_silent_node_the_suite_made_is_placed_by_what_its_topology_promises(tmp_path):
+    """--handler-nodes first, then the topology; a promised handler the CRI lacks (`configured: false`)
+    is still placed there, so its Pod fails RC-CRI-1 instead of being trusted away."""
     from clusters.local.provider import LocalProvider
 
     raw = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
@@ -162,8 +129,17 @@ def test_a_silent_node_is_declared_with_what_its_topology_promises_not_what_its_
     raw["nodes"][0]["handlers"][1]["configured"] = False  # crun
     path = tmp_path / "topology.yaml"
     path.write_text(yaml.safe_dump(raw))
-    declared = LocalProvider(path, state_root=tmp_path / "state").declared_node_handlers()
-    first = raw["nodes"][0]["name"]
-    assert "crun" in declared[first]
-    old = NodeFacts(first, True, (), {}, {}, "containerd://1.7.35", declared=declared[first])
-    assert first in facts_with(NEW, old).nodes_with_handler("crun")
+    provider = LocalProvider(path, state_root=tmp_path / "state")
+    first, second = raw["nodes"][0]["name"], raw["nodes"][1]["name"]
+    told = told_handlers(None, SimpleNamespace(handler_nodes={"gvisor": [second]}), None,
+                         declared_node_handlers(provider))
+    assert told[first] == {"handlers": ["crun", "gvisor", "runc"], "source": "the topology the suite made it from"}
+    assert told[second]["source"] == "--handler-nodes"
+    old = NodeFacts(first, True, (), {}, {}, "containerd://1.7.35")
+    new = NodeFacts(second, True, ("crun", "runc"), {}, {}, "containerd://2.4.2")
+    facts = Facts.from_json(Facts(server="https://x", server_version="v1.35.4", node_k8s_io_v1=True,
+                                  nodes=(new, old), handlers=("crun", "gvisor", "runc"), handlers_reported=True,
+                                  known_handlers={first: told[first]}).to_json())
+    assert facts.nodes_with_handler("crun") == [second, first]
+    assert facts.nodes_with_handler("gvisor") == [first]
+    assert facts.nodes_without_handler("gvisor") == [second]

@@ -21,11 +21,12 @@ REQUEST_TIMEOUT = 5
 
 
 def http_ok(url: str, ca: Path | None = None, client: CertPair | None = None) -> bool:
-    """GET `url` (client certificate and CA for https); True on 200."""
+    """GET `url` (https: the server verified against `ca`, with a client certificate if given); True on 200."""
     context = None
-    if ca and client:
+    if ca:
         context = ssl.create_default_context(cafile=str(ca))
-        context.load_cert_chain(str(client.cert), str(client.key))
+        if client:
+            context.load_cert_chain(str(client.cert), str(client.key))
     with urllib.request.urlopen(url, context=context, timeout=REQUEST_TIMEOUT) as response:
         return response.status == 200
 
@@ -109,6 +110,18 @@ class ApiReadiness:
         self._core().patch_node_status(name, {"status": {"addresses": [
             {"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}]}},
             _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT)
+
+    def ensure_cluster_role_binding(self, binding: dict) -> None:
+        """Create `binding` unless it exists (`up` makes kubeadm's kubeadm:cluster-admins binding)."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            client.RbacAuthorizationV1Api(self._client()).create_cluster_role_binding(
+                binding, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
 
     def close(self) -> None:
         if self._api is not None:

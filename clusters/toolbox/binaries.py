@@ -114,6 +114,18 @@ def containerd_component(version: str = CONTAINERD_VERSION) -> GoComponent:
     )
 
 
+def kubernetes_node_component(version: str) -> GoComponent:
+    """kubeadm and kube-proxy, under their own key beside `kubernetes-<version>`.
+
+    The local cluster runs kubeadm's certificate and kubeconfig phases (clusters/local/pki.py);
+    the kind node image ships both. One build and one cache entry serve the two.
+    """
+    base = kubernetes_component(version)
+    return GoComponent(name="kubernetes-node", module=base.module, version=version,
+                       commands={c: f"k8s.io/kubernetes/cmd/{c}" for c in ("kubeadm", "kube-proxy")},
+                       ldflags=base.ldflags, pins_kubernetes_staging=True)
+
+
 def support_components() -> tuple[GoComponent, ...]:
     return (
         containerd_component(),
@@ -160,7 +172,8 @@ def ensure_binaries(kubernetes_version: str, runtime_binaries: set[str], cache_d
     cache_dir = cache_dir or default_cache_dir()
     user_dir = user_dir or (Path(os.environ["RCC_BIN_DIR"]) if os.environ.get("RCC_BIN_DIR") else None)
     paths: dict[str, Path] = {}
-    for component in (kubernetes_component(kubernetes_version), *support_components(), *extra):
+    for component in (kubernetes_component(kubernetes_version), kubernetes_node_component(kubernetes_version),
+                      *support_components(), *extra):
         paths.update(ensure_component(component, cache_dir, user_dir, progress))
     for binary in sorted(runtime_binaries):
         if not os.access(binary, os.X_OK):
@@ -189,6 +202,24 @@ def ensure_component(component: GoComponent, cache_dir: Path, user_dir: Path | N
     return {f"{c}{component.alias}": out / c for c in component.binaries}
 
 
+def _fresh_partial(out: Path) -> Path:
+    """A fresh `<out>.partial` for a build to write into: only `_publish` makes it `out`, so a
+    build killed half-way never leaves a folder that looks cached."""
+    tmp_out = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    tmp_out.mkdir(parents=True)
+    return tmp_out
+
+
+def _publish(tmp_out: Path, out: Path, workdir: Path, version: str) -> None:
+    """Mark the build complete (`.complete` holds its version), swap it in whole for any older
+    `out`, and drop the build's work folder: the one end of every build, cached or not."""
+    (tmp_out / ".complete").write_text(version + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp_out.rename(out)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progress) -> None:
     if not shutil.which("go"):
         raise ClusterError(f"{component.key} is not cached and `go` is not installed; install Go, "
@@ -210,9 +241,7 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
     if component.own_sums:
         shutil.copyfile(source / "go.sum", workdir / "go.sum")
     run("go", "get", *(f"{pkg}@{component.version}" for pkg in component.commands.values()))
-    tmp_out = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
+    tmp_out = _fresh_partial(out)
     for name, pkg in component.commands.items():
         # One build per command (etcd's package path ends in /v3, so names are set
         # explicitly); the Go build cache lets each reuse what the previous compiled.
@@ -223,10 +252,7 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
             *sorted(str(c) for c in (source / folder).glob("*.c")))
     # The cold build's seconds, kept beside it: bench/matrix.py reports them for a cell found cached.
     (tmp_out / ".build-seconds").write_text(f"{time.monotonic() - started:.0f}\n")
-    (tmp_out / ".complete").write_text(component.version + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp_out.rename(out)
-    shutil.rmtree(workdir, ignore_errors=True)
+    _publish(tmp_out, out, workdir, component.version)
     progress(f"binaries: built {component.key} into {out}")
 
 
@@ -301,17 +327,12 @@ def ensure_e2e_test(kubernetes_version: str, cache_dir: Path | None = None, prog
     run("go", "mod", "init", f"rcc.build/{component.name}")
     _pin_kubernetes_staging(component, workdir, run)
     run("go", "get", f"{component.module}@{component.version}")
-    tmp_out = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
+    tmp_out = _fresh_partial(out)
     # -vet=off: vet checks the test sources, which a binary build does not need.
     run("go", "test", "-c", "-vet=off", "-trimpath", "-ldflags", component.ldflags,
         "-o", str(tmp_out / "e2e.test"), component.commands["e2e.test"])
     seconds = time.monotonic() - started
     (tmp_out / ".build-seconds").write_text(f"{seconds:.0f}\n")
-    (tmp_out / ".complete").write_text(component.version + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp_out.rename(out)
-    shutil.rmtree(workdir, ignore_errors=True)
+    _publish(tmp_out, out, workdir, component.version)
     progress(f"binaries: built {component.key} into {out} in {seconds:.0f} s")
     return out / "e2e.test"
