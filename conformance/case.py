@@ -95,6 +95,14 @@ class Case:
         """The runtime table keys of the node's CRI configuration (None if unreadable; needs node-evidence)."""
         return self.settings.evidence.cri_runtime_tables(node) if self.settings.evidence else None
 
+    def cri_lists_handlers(self, node: str) -> bool | None:
+        """Whether the node's CRI lists runtime handlers in its own CRI Status (None: cannot be asked here).
+
+        The kubelet publishes Node.status.runtimeHandlers from that list; containerd 1.7 sends none.
+        """
+        ask = getattr(self.settings.evidence, "cri_reports_handlers", None)
+        return ask(node) if callable(ask) else None
+
     def plain(self, obj: Any) -> Any:
         """A client model as the plain JSON the API server sent, for comparing and attaching."""
         return to_dict(self.kube, obj)

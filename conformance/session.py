@@ -111,17 +111,31 @@ def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider) -> Fac
     evidence, why = evidence_for(provider, kube)
     disruptive = options.allow_disruptive or owns_cluster(provider)
     return probe(kube, options.handlers, evidence is not None, why, disruptive,
-                 known_handlers=told_handlers(kube, options, evidence))
+                 known_handlers=told_handlers(kube, options, evidence, declared_node_handlers(provider)))
 
 
-def told_handlers(kube: Kube, options: RunOptions, evidence: NodeEvidence | None) -> dict[str, dict]:
+def declared_node_handlers(provider: ClusterProvider | None) -> dict[str, tuple[str, ...]]:
+    """node -> handlers its topology promises, for a cluster the suite made ({} otherwise).
+
+    The promise, not the config: on a node that reports no runtimeHandlers (containerd 1.7), a
+    promised handler its CRI lacks then gets Pods there and fails RC-CRI-1, as on a reporting node.
+    """
+    declared = getattr(provider, "declared_node_handlers", None)
+    return dict(declared()) if callable(declared) else {}
+
+
+def told_handlers(kube: Kube, options: RunOptions, evidence: NodeEvidence | None,
+                  declared: dict[str, tuple[str, ...]] | None = None) -> dict[str, dict]:
     """node -> handlers, for nodes whose kubelet reports no runtimeHandlers: --handler-nodes, then the
-    node evidence's reading of the CRI configuration (the node probe on an existing cluster)."""
+    topology of a cluster the suite made, then the node evidence's reading of the CRI configuration
+    (the node probe on an existing cluster)."""
     told: dict[str, dict] = {}
     for handler, nodes in options.handler_nodes.items():
         for node in nodes:
             entry = told.setdefault(node, {"handlers": [], "source": "--handler-nodes"})
             entry["handlers"] = sorted({*entry["handlers"], handler})
+    for node, handlers in (declared or {}).items():
+        told.setdefault(node, {"handlers": sorted(handlers), "source": "the topology the suite made it from"})
     if evidence is None:
         return told
     for node in listed_or_empty(kube.core.list_node):

@@ -85,13 +85,14 @@ class ApiReadiness:
         except self._not_yet():  # 404 until made, or the API server not answering yet
             return False
 
-    def node_states(self) -> tuple[set[str], set[str]]:
+    def node_states(self, silent: frozenset[str] = frozenset()) -> tuple[set[str], set[str]]:
         """Registered nodes, and those ready for Pods, from one list call.
 
         Ready for Pods: condition Ready, an address, Node.status.runtimeHandlers (the kubelet
-        reports them from its CRI shortly after Ready), and none of the node.kubernetes.io/
-        taints (the kubelet registers with not-ready, the node lifecycle controller lifts it).
-        The suite reads its facts right after `up`.
+        reports them from its CRI shortly after Ready; not for the `silent` nodes, whose CRI
+        lists none, e.g. containerd 1.7), and none of the node.kubernetes.io/ taints (the kubelet
+        registers with not-ready, the node lifecycle controller lifts it). The suite reads its
+        facts right after `up`.
         """
         try:
             items = self._core().list_node(_request_timeout=REQUEST_TIMEOUT).items
@@ -100,7 +101,7 @@ class ApiReadiness:
         registered = {n.metadata.name for n in items}
         ready = {n.metadata.name for n in items
                  if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
-                 and n.status.addresses and n.status.runtime_handlers
+                 and n.status.addresses and (n.status.runtime_handlers or n.metadata.name in silent)
                  and not any(t.key.startswith("node.kubernetes.io/") for t in n.spec.taints or [])}
         return registered, ready
 

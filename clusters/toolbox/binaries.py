@@ -53,6 +53,9 @@ class GoComponent:
     # Start from the module's own go.sum: some of its dependencies (pseudo-versions) are
     # unknown to the checksum database reachable here, so `go get` could not verify them.
     own_sums: bool = False
+    # Appended to each binary's name in `Binaries` (not on disk): a second version of a component
+    # (containerd@v1.7.35) sits beside the default one, whose files keep the names callers look up.
+    alias: str = ""
 
     @property
     def key(self) -> str:
@@ -84,6 +87,33 @@ def kubernetes_component(version: str) -> GoComponent:
     )
 
 
+CONTAINERD_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr")
+
+
+def containerd_module(version: str) -> str:
+    """containerd 1.x is the module github.com/containerd/containerd; 2.x added the /v2 suffix."""
+    major = version.lstrip("v").split(".", 1)[0]
+    return "github.com/containerd/containerd" if major == "1" else f"github.com/containerd/containerd/v{major}"
+
+
+def containerd_component(version: str = CONTAINERD_VERSION) -> GoComponent:
+    """containerd, its runc shim and ctr at `version`, cached as containerd-<version>.
+
+    The cluster's default version is built under the plain names (`containerd`, `ctr`, …); a
+    node that asks for another version (`containerdVersion:` in the topology) gets the same
+    commands under versioned names (`containerd@v1.7.35`), so two versions live side by side.
+    """
+    module = containerd_module(version)
+    return GoComponent(
+        name="containerd",
+        module=module,
+        version=version,
+        commands={c: f"{module}/cmd/{c}" for c in CONTAINERD_COMMANDS},
+        ldflags=f"-s -w -X {module}/version.Version={version}",
+        alias="" if version == CONTAINERD_VERSION else f"@{version}",
+    )
+
+
 def kubernetes_node_component(version: str) -> GoComponent:
     """kubeadm and kube-proxy, under their own key beside `kubernetes-<version>`.
 
@@ -97,15 +127,8 @@ def kubernetes_node_component(version: str) -> GoComponent:
 
 
 def support_components() -> tuple[GoComponent, ...]:
-    containerd = "github.com/containerd/containerd/v2"
     return (
-        GoComponent(
-            name="containerd",
-            module=containerd,
-            version=CONTAINERD_VERSION,
-            commands={c: f"{containerd}/cmd/{c}" for c in ("containerd", "containerd-shim-runc-v2", "ctr")},
-            ldflags=f"-s -w -X {containerd}/version.Version={CONTAINERD_VERSION}",
-        ),
+        containerd_component(),
         GoComponent(name="etcd", module="go.etcd.io/etcd/server/v3", version=ETCD_VERSION,
                     commands={"etcd": "go.etcd.io/etcd/server/v3"}, ldflags="-s -w"),
         GoComponent(name="cri-tools", module="sigs.k8s.io/cri-tools", version=CRI_TOOLS_VERSION,
@@ -168,7 +191,7 @@ def _cni_dir() -> Path:
 
 def ensure_component(component: GoComponent, cache_dir: Path, user_dir: Path | None,
                       progress: Progress) -> dict[str, Path]:
-    if user_dir and all((user_dir / c).exists() for c in component.binaries):
+    if user_dir and not component.alias and all((user_dir / c).exists() for c in component.binaries):
         progress(f"binaries: {component.name} from {user_dir}")
         return {c: user_dir / c for c in component.binaries}
     out = cache_dir / "bin" / component.key
@@ -176,7 +199,7 @@ def ensure_component(component: GoComponent, cache_dir: Path, user_dir: Path | N
         _go_build(component, cache_dir / "build" / component.key, out, progress)
     else:
         progress(f"binaries: {component.key} cached in {out}")
-    return {c: out / c for c in component.binaries}
+    return {f"{c}{component.alias}": out / c for c in component.binaries}
 
 
 def _fresh_partial(out: Path) -> Path:
@@ -202,6 +225,7 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
         raise ClusterError(f"{component.key} is not cached and `go` is not installed; install Go, "
                            f"or set RCC_BIN_DIR to a folder holding {', '.join(component.commands)}")
     progress(f"binaries: building {component.key} with go build (cold build, several minutes)")
+    started = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     env = {**os.environ, "CGO_ENABLED": "1" if component.cgo else "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
@@ -226,6 +250,8 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
     for name, folder in component.c_programs:
         run("gcc", "-std=c99", "-Os", "-static", "-s", "-o", str(tmp_out / name),
             *sorted(str(c) for c in (source / folder).glob("*.c")))
+    # The cold build's seconds, kept beside it: bench/matrix.py reports them for a cell found cached.
+    (tmp_out / ".build-seconds").write_text(f"{time.monotonic() - started:.0f}\n")
     _publish(tmp_out, out, workdir, component.version)
     progress(f"binaries: built {component.key} into {out}")
 
