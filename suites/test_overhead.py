@@ -50,6 +50,7 @@ def test_pod_overhead_without_a_runtime_class_overhead_is_rejected(rcc, with_cla
 
 @pytest.mark.window
 @pytest.mark.clause("RC-OVH-5")
+@pytest.mark.needs("handler:runc")  # it picks nodes that run runc: never blind (issue 19)
 def test_scheduler_counts_overhead_when_fitting_a_pod_onto_a_node(rcc):
     rcc.exclusive("node-resources")
     node = rcc.schedulable_nodes_with("runc")[0]

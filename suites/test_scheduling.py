@@ -14,6 +14,7 @@ def test_runtime_class_node_selector_is_merged_into_the_pod_node_selector(rcc):
 
 
 @pytest.mark.clause("RC-SCH-1", "RC-SCH-2")
+@pytest.mark.needs("handler:runc")  # it picks nodes that run runc: never blind (issue 19)
 def test_pod_lands_only_on_the_node_matching_both_selectors(rcc):
     nodes = rcc.schedulable_nodes_with("runc")[:2]
     everywhere = [rcc.label_node(node, "pool") for node in nodes][0]
@@ -56,6 +57,7 @@ def test_runtime_class_tolerations_are_merged_pod_first_without_duplicates(rcc):
 
 
 @pytest.mark.clause("RC-SCH-4")
+@pytest.mark.needs("handler:runc")  # it picks nodes that run runc: never blind (issue 19)
 def test_runtime_class_toleration_lets_the_pod_land_on_a_node_tainted_for_the_runtime(rcc):
     node = rcc.schedulable_nodes_with("runc")[0]
     taint = rcc.taint_node(node, "sandboxed")
@@ -67,6 +69,7 @@ def test_runtime_class_toleration_lets_the_pod_land_on_a_node_tainted_for_the_ru
 
 @pytest.mark.window
 @pytest.mark.clause("RC-SCH-5")
+@pytest.mark.needs("handler:runc")  # it picks nodes that run runc: never blind (issue 19)
 def test_pod_without_the_toleration_is_not_scheduled_onto_the_tainted_node(rcc):
     node = rcc.schedulable_nodes_with("runc")[0]
     rcc.taint_node(node, "sandboxed")
