@@ -24,6 +24,7 @@ from kubernetes.client import CoreV1Event as V1Event, V1Pod
 from clusters.provider import NodeEvidence, SandboxInfo
 from conformance import manifests, quantities
 from conformance.concurrently import Cancelled, each_at_once
+from conformance.infrastructure_watch import FaultBoard
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
 from conformance.namespaces import NamespacePool, await_default_service_account
 from conformance.node_changes import NodeChanges
@@ -62,6 +63,8 @@ class RunSettings:
     # still deleted by the test): deleting ~80 namespaces during the run made half of the API
     # server's requests (the namespace controller lists and deletes every resource type in each).
     namespaces_swept_at_end: bool = False
+    # The run's standing infrastructure faults (conformance.infrastructure_watch); None: not watched.
+    faults: FaultBoard | None = None
 
 
 @dataclass
@@ -76,6 +79,8 @@ class Case(PodStates, NodeChanges):
     _counter: Any = field(default_factory=itertools.count)
     _changes: Changes | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event)
+    # Nodes this test's Pods are pinned or bound to: a wait stops once one of them is lost.
+    nodes_in_use: set[str] = field(default_factory=set)
 
     # --- names and lifecycle ----------------------------------------------------------
 
@@ -140,6 +145,8 @@ class Case(PodStates, NodeChanges):
         """Between looks at the namespace's Pods and events: until the next change, at most `seconds`."""
         if self._cancelled.is_set():
             raise Cancelled("the test was interrupted")
+        if self.settings.faults is not None:
+            self.settings.faults.check(self.nodes_in_use)  # a lost node or API server ends the wait at once
         self._watch().sleep(seconds)
 
     def _watch(self) -> Changes:
@@ -204,6 +211,9 @@ class Case(PodStates, NodeChanges):
                                  *self.run_taint_tolerations(own=tolerate_own_taint)]
         body = self.pod_manifest(command, **kwargs)
         name = body["metadata"]["name"]
+        pinned = (body["spec"].get("nodeSelector") or {}).get("kubernetes.io/hostname")
+        if pinned:
+            self.nodes_in_use.add(pinned)
         with allure.step(f"create Pod {name}"):
             pod = self.kube.core.create_namespaced_pod(self.namespace, body)
             self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespaced_pod(
@@ -386,7 +396,7 @@ class Case(PodStates, NodeChanges):
         current = self.read_pod(pod.metadata.name)
         info = wait_for(f"CRI sandbox of Pod {pod.metadata.name}",
                         lambda: evidence.sandbox(current.spec.node_name, self.namespace, current.metadata.name,
-                                                 current.metadata.uid), timeout=30)
+                                                 current.metadata.uid), timeout=30, sleep=self._sleep)
         self.attach(f"CRI sandbox on {current.spec.node_name}",
                     {"runtimeHandler": info.runtime_handler, "readFrom": info.handler_source,
                      "sandboxId": info.sandbox_id, "status": info.raw.get("status", {})})

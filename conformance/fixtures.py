@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.case import Case, RunSettings
+from conformance.infrastructure_watch import FaultBoard, board_path
 from conformance.selection import handlers_under_test
 from conformance.session import RunOptions, evidence_for
 from conformance.stash_keys import KUBE, POOL, PROVIDER, STATE
@@ -27,7 +28,8 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
                            image=state.options.image or default_image(state.options),
                            timeouts=state.options.timeouts,
                            facts=state.facts, evidence=evidence, isolation=state.isolation,
-                           namespaces_swept_at_end=config.stash[PROVIDER] is not None)
+                           namespaces_swept_at_end=config.stash[PROVIDER] is not None,
+                           faults=FaultBoard(board_path(state.options.run_id)))
     case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
                 record_property=record_property, pool=config.stash.get(POOL, None))
     request.node._rcc_case = case
