@@ -145,9 +145,23 @@ class Case(PodStates, NodeChanges):
         """Between looks at the namespace's Pods and events: until the next change, at most `seconds`."""
         if self._cancelled.is_set():
             raise Cancelled("the test was interrupted")
-        if self.settings.faults is not None:
-            self.settings.faults.check(self.nodes_in_use)  # a lost node or API server ends the wait at once
+        self._check_infrastructure()  # a lost node or API server ends the wait at once
         self._watch().sleep(seconds)
+
+    def _check_infrastructure(self) -> None:
+        """Raise InfrastructureFault if a node this test uses (or the API server) is lost."""
+        if self.settings.faults is not None:
+            self.settings.faults.check(self.nodes_in_use)
+
+    def _lost_or(self, condition: Callable[[], str | None]) -> Callable[[], str | None]:
+        """A wait's failure condition that first asks whether a lost node is behind it: a Pod refused by the
+        scheduler because its node went away (the node controller's unreachable taint) is no verdict."""
+        def check() -> str | None:
+            reason = condition()
+            if reason:
+                self._check_infrastructure()
+            return reason
+        return check
 
     def _watch(self) -> Changes:
         """The watches start with the first wait of the test (or with `each`) and stop with its cleanup."""
@@ -163,6 +177,9 @@ class Case(PodStates, NodeChanges):
                       node_selector: dict[str, str] | None = None,
                       tolerations: list[dict[str, Any]] | None = None, name: str | None = None) -> str:
         name = name or self.unique("rc")
+        pinned = (node_selector or {}).get("kubernetes.io/hostname")
+        if pinned:
+            self.nodes_in_use.add(pinned)
         body = manifests.runtime_class(name, handler, self.settings.run_id, overhead, node_selector, tolerations)
         with allure.step(f"create RuntimeClass {name} (handler {handler!r})"):
             self.kube.node.create_runtime_class(body)
@@ -266,7 +283,7 @@ class Case(PodStates, NodeChanges):
         name = pod.metadata.name
         with allure.step(f"Pod {name} reaches {phase}"):
             return wait_for(f"Pod {name} reaches {phase}", lambda: self._phase_is(name, phase),
-                            timeout=self.settings.timeouts["pod-start"], failure=lambda: self._why_not_running(name),
+                            timeout=self.settings.timeouts["pod-start"], failure=self._lost_or(lambda: self._why_not_running(name)),
                             describe=lambda: self._describe(name), sleep=self._sleep)
 
     def wait_event(self, pod: V1Pod, reason: str, budget: str) -> V1Event:
@@ -305,7 +322,7 @@ class Case(PodStates, NodeChanges):
 
         with allure.step(f"Pods {label} fail visibly (FailedCreatePodSandBox or Failed)"):
             decisive = wait_for(f"Pods {label} show their failure", all_failed,
-                                timeout=self.settings.timeouts["sandbox-failure"], failure=any_started,
+                                timeout=self.settings.timeouts["sandbox-failure"], failure=self._lost_or(any_started),
                                 describe=lambda: "; ".join(f"{n}: {self._describe(n)}" for n in names),
                                 sleep=self._sleep)
         expected = handler if isinstance(handler, list) else [handler] * len(names)
@@ -317,14 +334,14 @@ class Case(PodStates, NodeChanges):
                     f"{name}: the FailedCreatePodSandBox message does not name handler {named!r}: {message}"
         forms = [decisive[name][0] for name in names]
         with allure.step(f"Pods {label} never run ({'; '.join(sorted(set(forms)))})"):
-            holds_for(f"Pods {label} must never run", any_started,
+            holds_for(f"Pods {label} must never run", self._lost_or(any_started),
                       window=self.settings.timeouts["never-runs"], sleep=self._sleep)
         return forms
 
     def keeps_running(self, pod: V1Pod) -> None:
         name = pod.metadata.name
         with allure.step(f"Pod {name} keeps running"):
-            holds_for(f"Pod {name} must keep running", lambda: self._not_running(name),
+            holds_for(f"Pod {name} must keep running", self._lost_or(lambda: self._not_running(name)),
                       window=self.settings.timeouts["never-runs"], sleep=self._sleep)
 
     def pod_update_rejection(self, pod: V1Pod, patch: dict[str, Any]) -> Rejection | None:
@@ -348,7 +365,7 @@ class Case(PodStates, NodeChanges):
         with allure.step(f"Pod {name} is scheduled"):
             node = wait_for(f"Pod {name} is bound to a node", lambda: self.read_pod(name).spec.node_name,
                             timeout=self.settings.timeouts["schedule"],
-                            failure=lambda: self._still_unschedulable(name, first_seen),
+                            failure=self._lost_or(lambda: self._still_unschedulable(name, first_seen)),
                             describe=lambda: self._describe(name), sleep=self._sleep)
         self.attach("scheduled", {"pod": name, "node": node})
         return node
@@ -361,8 +378,8 @@ class Case(PodStates, NodeChanges):
         name = pod.metadata.name
         with allure.step(f"Pod {name} stays unscheduled"):
             holds_for(f"Pod {name} must stay unscheduled",
-                      lambda: (lambda node: f"it was bound to {node}" if node else None)(
-                          self.read_pod(name).spec.node_name),
+                      self._lost_or(lambda: (lambda node: f"it was bound to {node}" if node else None)(
+                          self.read_pod(name).spec.node_name)),
                       window=self.settings.timeouts["never-runs"], sleep=self._sleep)
         return event.message or ""
 

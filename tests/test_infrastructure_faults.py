@@ -135,6 +135,7 @@ def test_a_nodes_kubelet_stopped_mid_run_is_named_and_fails_no_clause(healthy, t
     run.inject_when_busy(lambda: faults.kill(local, f"kubelet-{LOST_NODE}"))
     code, output, summary, ended = run.finish()
     assert run.fault_at is not None, "no Pod of the run reached the node before the run ended"
+    print(f"kubelet of {LOST_NODE} killed; the run exited {ended - run.fault_at:.1f} s later")
     assert_named_fault(code, output, summary, {"heartbeat-stale", "node-not-ready"}, LOST_NODE)
     assert ended - run.fault_at < FAULT_TO_EXIT_BOUND
     assert run.leftovers() == []
@@ -146,6 +147,7 @@ def test_a_nodes_cri_stopped_mid_run_is_named_and_fails_no_clause(healthy, tmp_p
     run.inject_when_busy(lambda: faults.kill(local, f"containerd-{LOST_NODE}"))
     code, output, summary, ended = run.finish()
     assert run.fault_at is not None, "no Pod of the run reached the node before the run ended"
+    print(f"containerd of {LOST_NODE} killed; the run exited {ended - run.fault_at:.1f} s later")
     assert_named_fault(code, output, summary, {"node-not-ready", "cri-unreachable", "heartbeat-stale"}, LOST_NODE)
     assert ended - run.fault_at < FAULT_TO_EXIT_BOUND
     assert run.leftovers() == []
