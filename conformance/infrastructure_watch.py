@@ -13,6 +13,7 @@ start is already unschedulable in the run's Facts and no test uses it.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -21,13 +22,16 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from kubernetes.client import CoordinationV1Api
+from kubernetes.client import ApiClient, CoordinationV1Api, CoreV1Api
 
 from conformance.infrastructure import (API_DOWN, API_GRACE, NODE_GONE, Fault, InfrastructureFault, fault,
                                         heartbeat_fault, node_ready_fault)
 from conformance.kube import Kube
 
 POLL_SECONDS = 2.0
+# A gap this long between two answered looks is an outage (a look that hung counts, not only one that
+# failed): kubelets could not renew meanwhile, so their heartbeats start afresh.
+OUTAGE_RESET = 8.0
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 
 
@@ -76,14 +80,19 @@ class InfrastructureWatch:
     """The controller's watch over nodes, heartbeats and the API server; writes the FaultBoard's file."""
 
     def __init__(self, kube: Kube, path: Path, poll: float = POLL_SECONDS) -> None:
-        self.kube = kube.own_connection()
-        self.leases = CoordinationV1Api(self.kube.api)
+        # Its own connection, without the run's retries (conformance.kube): an outage must show as one.
+        configuration = copy.copy(kube.api.configuration)
+        configuration.retries = 0
+        api = ApiClient(configuration)
+        self.server = kube.server
+        self.core, self.leases = CoreV1Api(api), CoordinationV1Api(api)
         self.path = path
         self.poll = poll
         self._faults: dict[tuple[str, str], Fault] = {}
         self._watched: set[str] = set()
         self._renewals: dict[str, tuple[object, float]] = {}  # node -> (renewTime seen, when it last moved)
         self._unreachable_since: float | None = None
+        self._answered_at: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rcc-infrastructure", daemon=True)
 
@@ -109,16 +118,19 @@ class InfrastructureWatch:
     def look(self) -> None:
         """One look at the cluster (also called directly by tests of this module)."""
         try:
-            nodes = self.kube.core.list_node(_request_timeout=5).items
+            nodes = self.core.list_node(_request_timeout=5).items
             leases = self.leases.list_namespaced_lease(NODE_LEASE_NAMESPACE, _request_timeout=5).items
         except Exception:  # noqa: BLE001 - unreachable: counted against API_GRACE below
             self._api_unreachable()
             return
-        if self._unreachable_since is not None:
+        now = time.monotonic()
+        if self._unreachable_since is not None or (self._answered_at is not None
+                                                   and now - self._answered_at > OUTAGE_RESET):
             # Back after an outage: kubelets could not renew while it lasted, so every heartbeat
             # gets a fresh start instead of counting the outage against it.
             self._unreachable_since = None
-            self._renewals = {name: (seen, time.monotonic()) for name, (seen, _) in self._renewals.items()}
+            self._renewals = {name: (seen, now) for name, (seen, _) in self._renewals.items()}
+        self._answered_at = now
         by_name = {n.metadata.name: n for n in nodes}
         for name in sorted(self._watched):
             node = by_name.get(name)
@@ -128,7 +140,6 @@ class InfrastructureWatch:
             found = node_ready_fault(name, node.status.conditions if node.status else None)
             if found is not None:
                 self._add(found)
-        now = time.monotonic()
         for lease in leases:
             name = lease.metadata.name
             if name not in self._watched:
@@ -147,7 +158,7 @@ class InfrastructureWatch:
         if self._unreachable_since is None:
             self._unreachable_since = now
         elif now - self._unreachable_since > API_GRACE:
-            self._add(fault(API_DOWN, "", f"the API server {self.kube.server} has not answered for "
+            self._add(fault(API_DOWN, "", f"the API server {self.server} has not answered for "
                                           f"{now - self._unreachable_since:.0f} s"))
 
     def _add(self, found: Fault) -> None:

@@ -220,3 +220,46 @@ def test_fold_counts_a_test_that_met_a_fault_as_infrastructure_not_failed():
                NS(nodeid="suites/t.py::a", when="teardown", outcome="failed", user_properties=[("clauses", "RC-USE-1")])]
     folded = report.fold_test_reports(reports)
     assert folded["infrastructure"] == 1 and folded["failed"] == 0 and folded["unattributed_failures"] == []
+
+
+# --- the watch (its API calls are stand-ins; the clock is the test's) ---------------------------------
+
+def test_the_watch_loses_a_node_whose_lease_stands_still_and_forgives_an_api_outage(tmp_path, monkeypatch):
+    from kubernetes.client import Configuration
+
+    from conformance import infrastructure_watch
+
+    clock = [0.0]
+    monkeypatch.setattr(infrastructure_watch.time, "monotonic", lambda: clock[0])
+    ready = [NS(type="Ready", status="True", reason="KubeletReady", message="")]
+    node = NS(metadata=NS(name="n1"), status=NS(conditions=ready))
+    lease = NS(metadata=NS(name="n1"), spec=NS(renew_time="t0", lease_duration_seconds=40))
+    down = [False]
+
+    def answer(items):
+        def call(*_args, **_kwargs):
+            if down[0]:
+                raise urllib3.exceptions.MaxRetryError(None, "/api", reason=ConnectionRefusedError())
+            return NS(items=items)
+        return call
+
+    watch = infrastructure_watch.InfrastructureWatch(NS(api=NS(configuration=Configuration()), server="s"),
+                                                      tmp_path / "faults.json")
+    watch.core, watch.leases = NS(list_node=answer([node])), NS(list_namespaced_lease=answer([lease]))
+    watch._watched = {"n1"}
+    for second in range(0, 20, 2):  # answered every 2 s, renewTime never moves: 20 s is not yet lost
+        clock[0] = second
+        watch.look()
+    down[0] = True
+    for second in range(20, 40, 2):  # the API server away for 20 s: the kubelet could not renew either
+        clock[0] = second
+        watch.look()
+    down[0] = False
+    clock[0] = 40
+    watch.look()
+    assert watch.faults() == []
+    for second in range(42, 68, 2):  # answered again, renewTime still unmoved: lost 24 s after the outage
+        clock[0] = second
+        watch.look()
+    assert [f.kind for f in watch.faults()] == [infra.HEARTBEAT_STALE]
+    assert FaultBoard(tmp_path / "faults.json").fault_on(["n1"]).kind == infra.HEARTBEAT_STALE

@@ -56,7 +56,21 @@ def healthy(cluster):
         faults.stop(record)
     started.clear()
     local.up()
+    settled(local)
     return cluster
+
+
+def settled(local: LocalCluster, timeout: float = 120) -> None:
+    """Every node Ready without a node.kubernetes.io taint: a freshly built cluster's not-ready taints are
+    lifted by the node controller a moment after the nodes report Ready."""
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(local.kubeconfig)))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        nodes = api.list_node().items
+        if all(not any(t.key.startswith("node.kubernetes.io/") for t in n.spec.taints or []) for n in nodes):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the nodes of {local.topology.name} kept node.kubernetes.io taints for {timeout:g} s")
 
 
 class Run:
