@@ -6,7 +6,7 @@ Brings up the local cluster of the topology (or reuses a healthy one), then, han
 handler and round after round, creates one Pod pinned to the first node that has the handler
 and times it from the create call to the phase, polling every 0.1 s. A sandboxing runtime
 (gVisor) pays for its user-space kernel here; runc is the baseline. Nothing is asserted: the
-figures are printed (median, min, max) for the README.
+figures are printed (median, min, max) for docs/local-cluster.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from clusters.local.cluster import LocalCluster
-from clusters.local.images import TEST_IMAGE
+from clusters.toolbox.images import TEST_IMAGE
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
 from conformance.kube import Kube, connect
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from clusters.kind import engine, node_image
 from clusters.kind.provider import KindProvider
-from clusters.local.binaries import default_cache_dir
+from clusters.toolbox.binaries import default_cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

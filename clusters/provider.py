@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from clusters.pod_processes import PodProcesses
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,15 @@ class RuntimeEvidence(Protocol):
 
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
         """The runtime running sandbox `sandbox_id` on `node`; None when nothing on the node names it."""
+
+
+@runtime_checkable
+class ContainmentEvidence(Protocol):
+    """Optional: every host process that runs a Pod, with its cgroups, and the Pod cgroup (RC-OVH-8)."""
+
+    def pod_processes(self, node: str, pod_uid: str, sandbox_id: str,
+                      container_ids: list[str]) -> "PodProcesses":
+        """The Pod's process tree on `node` (clusters/pod_processes.py), found from the CRI's ids and pids."""
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.clauses import SPEC_URL
-from conformance.isolation_report import front_page_variables
+from conformance.isolation_report import containment_variables, front_page_variables
 from conformance.report import decide_exit, matrix_document, matrix_html
 from conformance.verdict import decide
 
@@ -136,6 +136,7 @@ def report_variables(summary: Mapping[str, Any]) -> dict[str, str]:
         if c.get("divergence"):
             variables[c["id"]] = f"observed: {', '.join(observed)}" if observed else f"not observed ({c['verdict']})"
     variables.update(front_page_variables(summary.get("isolation") or []))
+    variables.update(containment_variables(summary.get("containment") or []))
     duration = summary.get("timing", {}).get("duration_s")
     if duration is not None:
         variables["duration"] = f"{duration:.0f} s"

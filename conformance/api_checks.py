@@ -14,15 +14,15 @@ from kubernetes.client import CustomObjectsApi
 
 from conformance import manifests
 from conformance.case import Case
-from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection
+from conformance.kube import DRY_RUN, Rejection, ignore_not_found, rejection
 
 RUNTIMECLASS_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 
-def served_runtimeclasses_resource(kube: Kube) -> Any | None:
+def served_runtimeclasses_resource(case: Case) -> Any | None:
     """The `runtimeclasses` entry of node.k8s.io/v1 discovery, or None."""
-    resources = CustomObjectsApi(kube.api).get_api_resources("node.k8s.io", "v1").resources
+    resources = CustomObjectsApi(case.kube.api).get_api_resources("node.k8s.io", "v1").resources
     return next((r for r in resources if r.name == "runtimeclasses"), None)
 
 

@@ -4,8 +4,10 @@
 namespace, creates RuntimeClasses and Pods with cleanup registered on the line
 after each create, waits with success and failure conditions, and records the
 evidence a reviewer reads in the report. The plumbing stays here so tests read
-as the behaviour they check. What a Pod shows (conformance/pod_states.py) and
-the changes a test makes to nodes (conformance/node_changes.py) are mixins.
+as the behaviour they check. What a Pod shows (conformance/pod_states.py), how
+its fate is awaited (conformance/pod_waits.py) and the changes a test makes to nodes
+(conformance/node_changes.py) are parts a Case holds (`pod_states`, `pod_waits`,
+`node_changes`) and passes on, so none of those modules needs to know `Case`.
 """
 
 from __future__ import annotations
@@ -21,25 +23,19 @@ from typing import Any
 import allure
 from kubernetes.client import CoreV1Event as V1Event, V1Pod
 
-from clusters.provider import NodeEvidence, SandboxInfo
+from clusters.provider import SandboxInfo
 from conformance import manifests, quantities
 from conformance.concurrently import Cancelled, each_at_once
-from conformance.infrastructure_watch import FaultBoard
+from conformance.expectations import expect_rejected
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
 from conformance.namespaces import NamespacePool, await_default_service_account
 from conformance.node_changes import NodeChanges
 from conformance.pod_states import PodStates
+from conformance.pod_waits import PodWaits
 from conformance.preflight import Facts
-from conformance.waiting import holds_for, wait_for
+from conformance.settings import RunSettings
+from conformance.waiting import wait_for
 from conformance.watching import Changes
-
-DEFAULT_TIMEOUTS = {
-    "pod-start": 120.0,       # created -> Succeeded/Running (image present, sandbox created)
-    "schedule": 30.0,         # created -> bound to a node, or FailedScheduling seen
-    "sandbox-failure": 90.0,  # created -> the kubelet's FailedCreatePodSandBox event
-    "never-runs": 5.0,        # window observed after the decisive event
-    "namespace": 60.0,        # namespace ready (default ServiceAccount exists)
-}
 
 
 def pin(node: str) -> dict[str, str]:
@@ -48,27 +44,7 @@ def pin(node: str) -> dict[str, str]:
 
 
 @dataclass
-class RunSettings:
-    """Per-run options every Case shares."""
-
-    run_id: str
-    worker: str
-    image: str
-    timeouts: dict[str, float]
-    facts: Facts
-    evidence: NodeEvidence | None
-    # RC-USE-8: handler -> node (or "*") -> declared isolation (conformance/isolation.py).
-    isolation: dict[str, dict[str, dict]] = field(default_factory=dict)
-    # On a cluster the suite made, a test's namespace is left to the run's final sweep (its Pods are
-    # still deleted by the test): deleting ~80 namespaces during the run made half of the API
-    # server's requests (the namespace controller lists and deletes every resource type in each).
-    namespaces_swept_at_end: bool = False
-    # The run's standing infrastructure faults (conformance.infrastructure_watch); None: not watched.
-    faults: FaultBoard | None = None
-
-
-@dataclass
-class Case(PodStates, NodeChanges):
+class Case:
     kube: Kube
     settings: RunSettings
     test_name: str
@@ -79,8 +55,57 @@ class Case(PodStates, NodeChanges):
     _counter: Any = field(default_factory=itertools.count)
     _changes: Changes | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event)
-    # Nodes this test's Pods are pinned or bound to: a wait stops once one of them is lost.
+    # Nodes this test's Pods are pinned or bound to, or that it labels or taints: a wait stops once one is lost.
     nodes_in_use: set[str] = field(default_factory=set)
+    pod_states: PodStates = field(init=False, repr=False)
+    pod_waits: PodWaits = field(init=False, repr=False)
+    node_changes: NodeChanges = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.pod_states = PodStates(self.kube, lambda: self.namespace, self.nodes_in_use)
+        self.pod_waits = PodWaits(self.pod_states, self.settings.timeouts, sleep=self._sleep, attach=self.attach,
+                                  check_infrastructure=self._check_infrastructure)
+        self.node_changes = NodeChanges(self.kube, self.settings, self.defer, self.nodes_in_use)
+
+    # --- what tests read of Pods and change on nodes (conformance/pod_states.py, node_changes.py) --
+
+    def read_pod(self, name: str) -> V1Pod:
+        return self.pod_states.read_pod(name)
+
+    def pod_log(self, name: str, tail_lines: int | None = None) -> str:
+        return self.pod_states.pod_log(name, tail_lines)
+
+    def node_key(self, suffix: str) -> str:
+        return self.node_changes.node_key(suffix)
+
+    def label_node(self, node: str, suffix: str, value: str = "true") -> tuple[str, str]:
+        return self.node_changes.label_node(node, suffix, value)
+
+    def taint_node(self, node: str, value: str = "true", effect: str = "NoSchedule") -> dict[str, str]:
+        return self.node_changes.taint_node(node, value, effect)
+
+    def exclusive(self, resource: str, shared: bool = False) -> None:
+        self.node_changes.exclusive(resource, shared)
+
+    # --- what the cluster is, and what an API answer must be ------------------------------------
+
+    @property
+    def cluster(self) -> Facts:
+        """The cluster's nodes, their handlers and capabilities, as probed once at the start of the run."""
+        return self.settings.facts
+
+    def cri_runtime_tables(self, node: str) -> list[str] | None:
+        """The runtime table keys of the node's CRI configuration (None if unreadable; needs node-evidence)."""
+        return self.settings.evidence.cri_runtime_tables(node) if self.settings.evidence else None
+
+    def plain(self, obj: Any) -> Any:
+        """A client model as the plain JSON the API server sent, for comparing and attaching."""
+        return to_dict(self.kube, obj)
+
+    def expect_rejected(self, refused: Rejection | None, status: int, *phrases: str,
+                        any_of: Sequence[str] = ()) -> Rejection:
+        """The API server refused with `status`, saying every phrase (conformance/expectations.py)."""
+        return expect_rejected(refused, status, *phrases, any_of=any_of)
 
     # --- names and lifecycle ----------------------------------------------------------
 
@@ -149,19 +174,9 @@ class Case(PodStates, NodeChanges):
         self._watch().sleep(seconds)
 
     def _check_infrastructure(self) -> None:
-        """Raise InfrastructureFault if a node this test uses (or the API server) is lost."""
+        """Raise InfrastructureFault if a node this test uses (or the API server) is lost (conformance.infrastructure)."""
         if self.settings.faults is not None:
             self.settings.faults.check(self.nodes_in_use)
-
-    def _lost_or(self, condition: Callable[[], str | None]) -> Callable[[], str | None]:
-        """A wait's failure condition that first asks whether a lost node is behind it: a Pod refused by the
-        scheduler because its node went away (the node controller's unreachable taint) is no verdict."""
-        def check() -> str | None:
-            reason = condition()
-            if reason:
-                self._check_infrastructure()
-            return reason
-        return check
 
     def _watch(self) -> Changes:
         """The watches start with the first wait of the test (or with `each`) and stop with its cleanup."""
@@ -225,7 +240,7 @@ class Case(PodStates, NodeChanges):
         the same time, with their own keys) stay invisible to it.
         """
         kwargs["tolerations"] = [*(kwargs.get("tolerations") or []),
-                                 *self.run_taint_tolerations(own=tolerate_own_taint)]
+                                 *self.node_changes.run_taint_tolerations(own=tolerate_own_taint)]
         body = self.pod_manifest(command, **kwargs)
         name = body["metadata"]["name"]
         pinned = (body["spec"].get("nodeSelector") or {}).get("kubernetes.io/hostname")
@@ -273,76 +288,32 @@ class Case(PodStates, NodeChanges):
         self.attach("API answer", refused.__dict__)
         return refused
 
+    # --- a Pod's fate, awaited and judged (conformance/pod_waits.py) ----------------------------
+
     def wait_succeeded(self, pod: V1Pod) -> V1Pod:
-        return self._wait_phase(pod, "Succeeded")
+        return self.pod_waits.phase(pod, "Succeeded")
 
     def wait_running(self, pod: V1Pod) -> V1Pod:
-        return self._wait_phase(pod, "Running")
-
-    def _wait_phase(self, pod: V1Pod, phase: str) -> V1Pod:
-        name = pod.metadata.name
-        with allure.step(f"Pod {name} reaches {phase}"):
-            return wait_for(f"Pod {name} reaches {phase}", lambda: self._phase_is(name, phase),
-                            timeout=self.settings.timeouts["pod-start"], failure=self._lost_or(lambda: self._why_not_running(name)),
-                            describe=lambda: self._describe(name), sleep=self._sleep)
+        return self.pod_waits.phase(pod, "Running")
 
     def wait_event(self, pod: V1Pod, reason: str, budget: str) -> V1Event:
-        name = pod.metadata.name
-        with allure.step(f"event {reason} for Pod {name}"):
-            event = wait_for(f"event {reason} for Pod {name}", lambda: self.event_with_reason(name, reason),
-                             timeout=self.settings.timeouts[budget], describe=lambda: self._describe(name),
-                             sleep=self._sleep)
-        self.attach(f"event {reason}", {"reason": event.reason, "message": event.message, "type": event.type})
-        return event
+        return self.pod_waits.event(pod, reason, budget)
 
     def never_runs(self, pod: V1Pod, handler: str | None = None) -> str:
         """The Pod fails visibly and then never starts; returns the form the cluster showed."""
-        return self.never_run([pod], handler)[0]
+        return self.pod_waits.never_run([pod], handler)[0]
 
     def never_run(self, pods: list[V1Pod], handler: str | list[str | None] | None = None) -> list[str]:
-        """Each Pod fails visibly and then never starts; returns the form each showed, in order.
-
-        `handler` (one for all Pods, or one per Pod): the handler a FailedCreatePodSandBox
-        message must name.
-
-        Decisive event: the kubelet's FailedCreatePodSandBox (reference behaviour) or the Pod
-        going Failed (the seed's wording). The Pods are watched together: once every one has
-        shown its decisive event, one bounded window (starting after the last of them, so after
-        each Pod's own) confirms that none starts. A Pod that starts at any point fails the check.
-        """
-        names = [pod.metadata.name for pod in pods]
-        label = ", ".join(names)
-
-        def all_failed() -> dict[str, tuple[str, str]] | None:
-            seen = {name: self._visible_failure(name) for name in names}
-            return seen if all(seen.values()) else None
-
-        def any_started() -> str | None:
-            return next((f"{name}: {why}" for name in names if (why := self._started(name))), None)
-
-        with allure.step(f"Pods {label} fail visibly (FailedCreatePodSandBox or Failed)"):
-            decisive = wait_for(f"Pods {label} show their failure", all_failed,
-                                timeout=self.settings.timeouts["sandbox-failure"], failure=self._lost_or(any_started),
-                                describe=lambda: "; ".join(f"{n}: {self._describe(n)}" for n in names),
-                                sleep=self._sleep)
-        expected = handler if isinstance(handler, list) else [handler] * len(names)
-        for name, named in zip(names, expected, strict=True):
-            form, message = decisive[name]
-            self.attach(f"decisive failure of {name}", {"form": form, "message": message})
-            if named is not None and form != "Failed":
-                assert named in message, \
-                    f"{name}: the FailedCreatePodSandBox message does not name handler {named!r}: {message}"
-        forms = [decisive[name][0] for name in names]
-        with allure.step(f"Pods {label} never run ({'; '.join(sorted(set(forms)))})"):
-            holds_for(f"Pods {label} must never run", self._lost_or(any_started),
-                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
-        return forms
+        return self.pod_waits.never_run(pods, handler)
 
     def keeps_running(self, pod: V1Pod) -> None:
-        name = pod.metadata.name
-        with allure.step(f"Pod {name} keeps running"):
-            holds_for(f"Pod {name} must keep running", self._lost_or(lambda: self._not_running(name)),
-                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
+        self.pod_waits.keeps_running(pod)
+
+    def wait_scheduled(self, pod: V1Pod) -> str:
+        return self.pod_waits.scheduled(pod)
+
+    def stays_unscheduled(self, pod: V1Pod, expected_message: str | None = None) -> str:
+        return self.pod_waits.stays_unscheduled(pod, expected_message)
 
     def pod_update_rejection(self, pod: V1Pod, patch: dict[str, Any]) -> Rejection | None:
         name = pod.metadata.name
@@ -356,32 +327,6 @@ class Case(PodStates, NodeChanges):
         """The handler a node's CRI uses without a RuntimeClass, when node evidence can tell."""
         tables = self.settings.evidence.cri_runtime_tables(node) if self.settings.evidence else None
         return "runc" if tables and "runc" in tables else ""
-
-    def wait_scheduled(self, pod: V1Pod) -> str:
-        """The node the Pod was bound to; fails once the scheduler has said for a while that it cannot place it
-        (pod_states.UNSCHEDULABLE_GRACE: a node change just made may reach the scheduler after the Pod)."""
-        name = pod.metadata.name
-        first_seen: dict[str, float] = {}
-        with allure.step(f"Pod {name} is scheduled"):
-            node = wait_for(f"Pod {name} is bound to a node", lambda: self.read_pod(name).spec.node_name,
-                            timeout=self.settings.timeouts["schedule"],
-                            failure=self._lost_or(lambda: self._still_unschedulable(name, first_seen)),
-                            describe=lambda: self._describe(name), sleep=self._sleep)
-        self.attach("scheduled", {"pod": name, "node": node})
-        return node
-
-    def stays_unscheduled(self, pod: V1Pod, expected_message: str | None = None) -> str:
-        """FailedScheduling is reported, then the Pod stays unbound for the observation window."""
-        event = self.wait_event(pod, "FailedScheduling", "schedule")
-        if expected_message:
-            assert expected_message in (event.message or ""), f"FailedScheduling says: {event.message}"
-        name = pod.metadata.name
-        with allure.step(f"Pod {name} stays unscheduled"):
-            holds_for(f"Pod {name} must stay unscheduled",
-                      self._lost_or(lambda: (lambda node: f"it was bound to {node}" if node else None)(
-                          self.read_pod(name).spec.node_name)),
-                      window=self.settings.timeouts["never-runs"], sleep=self._sleep)
-        return event.message or ""
 
     def free_allocatable(self, node: str) -> dict[str, int]:
         """Allocatable minus the requests (and overhead) of every non-terminated Pod bound to the node.
@@ -442,5 +387,5 @@ class Case(PodStates, NodeChanges):
             "events": [{"object": e.involved_object.name, "reason": e.reason, "type": e.type, "message": e.message,
                         "count": e.count} for e in events],
             "runtimeClasses": [to_dict(self.kube, rc) for rc in classes.items],
-            "logs": {p.metadata.name: self._log_tail(p.metadata.name) for p in pods},
+            "logs": {p.metadata.name: self.pod_states.log_tail(p.metadata.name) for p in pods},
         }

@@ -87,6 +87,8 @@ _CLAUSES = (
            ("admin",)),
     Clause("RC-OVH-7", "the kubelet sizes the Pod cgroup with overhead (memory limit and CPU quota)",
            ("admin", "node-evidence")),
+    Clause("RC-OVH-8", "what runs the Pod (sandbox and every container) stays inside the Pod cgroup RC-OVH-7 sized, "
+                       "under every handler, and its memory limit is enforced", ("admin",)),
 )
 
 CLAUSES: dict[str, Clause] = {c.id: c for c in _CLAUSES}

@@ -4,10 +4,10 @@
     rcc-conformance run --cluster kind -n 2                    # a kind cluster, created and deleted
     rcc-conformance run --kubeconfig ~/.kube/config --context my-cluster --strict
 
-Its job is only the options people need most, explained in `--help`; it turns them back into the
-runner's arguments and hands everything else to pytest unchanged (`-k EXPR`, `-x`,
-`--timeout NAME=SECONDS`, `--topology FILE`, ...). The runner (conformance/run.py) does the work
-and decides the exit code.
+Its job is only the options people need most, explained in `--help` (declared with the pytest
+plugin's in conformance/options.py); it hands the runner its own options as values, and pytest the
+rest unchanged (`-k EXPR`, `-x`, `--timeout NAME=SECONDS`, `--topology FILE`, ...). The runner
+(conformance/run.py) does the work and decides the exit code.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from conformance import run
+from conformance import options, run
 
 EPILOG = ("Every other option goes to pytest unchanged (e.g. -k EXPR, -x, --timeout NAME=SECONDS, "
           "--topology FILE, --test-image IMAGE); `python -m pytest suites --help` lists them all. "
@@ -47,57 +47,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the suite on a cluster and end in a report (clause matrix, HTML, JUnit, summary.json)",
         description="Run the conformance suite on a cluster and end in a report: the clause matrix on the "
                     "terminal, reports/runs/<run-id>/ with html/index.html, summary.json and junit.xml.")
-    where = sub.add_argument_group("which cluster")
-    where.add_argument("--cluster", choices=("local", "kind", "existing"),
-                       help="local: bring up the embedded cluster (default); kind: create a kind cluster; "
-                            "existing: the cluster of --kubeconfig")
-    where.add_argument("--kubeconfig", metavar="FILE", help="an existing cluster's kubeconfig (implies --cluster existing)")
-    where.add_argument("--context", help="context in that kubeconfig (default: its current-context)")
-    where.add_argument("--keep-cluster", action="store_true", help="leave a cluster the run created running for the next run")
-    what = sub.add_argument_group("what to check")
-    what.add_argument("--handler", action="append", metavar="NAME",
-                      help="handler under test, repeatable (default: those the nodes report)")
-    what.add_argument("--strict", action="store_true",
-                      help="a test skipped for a missing capability fails, and so does a skipped or untested clause")
-    what.add_argument("--allow-disruptive", action="store_true", help="allow tests that taint nodes on an existing cluster")
-    how = sub.add_argument_group("how to run and where results go")
-    how.add_argument("-n", dest="workers", metavar="WORKERS",
-                     help=f"parallel pytest-xdist workers, e.g. 2 or auto; 0: serial (default: {run.DEFAULT_WORKERS}, "
-                          "chosen by measurement: bench/main_job.py)")
-    how.add_argument("--report-dir", metavar="DIR", help="the run's report folder (default: reports/runs/<run-id>)")
-    how.add_argument("--history", metavar="FILE",
-                     help="Allure history (JSON Lines) to read and append, so the report shows each test's trend "
-                          "across runs; keep the file between runs (in CI: cache it)")
-    how.add_argument("--run-id", help="label value of this run's objects and the report folder's name (default: generated)")
+    for heading in options.GROUPS:  # every option and its help come from conformance/options.py
+        options.add_to_argparse(sub.add_argument_group(heading), options.shown(heading))
     return parser
 
 
-def runner_args(options: argparse.Namespace) -> list[str]:
-    """The parsed options as conformance.run's command line."""
-    args: list[str] = []
-    for flag, value in (("--cluster", options.cluster), ("--kubeconfig", options.kubeconfig),
-                        ("--context", options.context), ("-n", options.workers),
-                        ("--report-dir", options.report_dir), ("--history", options.history),
-                        ("--run-id", options.run_id)):
-        if value is not None:
-            args += [flag, value]
-    for handler in options.handler or ():
-        args += ["--handler", handler]
-    for flag, on in (("--keep-cluster", options.keep_cluster), ("--strict", options.strict),
-                     ("--allow-disruptive", options.allow_disruptive)):
-        if on:
-            args.append(flag)
-    return args
+def pytest_args(parsed: argparse.Namespace) -> list[str]:
+    """What the user gave of the options pytest reads (the runner's own are passed as values)."""
+    return options.pytest_arguments(parsed, [o for group in options.GROUPS for o in options.shown(group)])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    options, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    if options.command is None:
+    parsed, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if parsed.command is None:
         parser.print_help(sys.stderr)
         print("rcc-conformance: choose a command, e.g. `rcc-conformance run -n 2`", file=sys.stderr)
         return 4
-    return run.main(runner_args(options) + rest)
+    return run.execute(run.RunnerOptions(report_dir=parsed.report_dir, history=parsed.history,
+                                         run_id=parsed.run_id, kubeconfig=parsed.kubeconfig),
+                       pytest_args(parsed) + rest)
 
 
 if __name__ == "__main__":

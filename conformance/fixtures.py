@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.case import Case, RunSettings
+from conformance.case import Case
 from conformance.infrastructure_watch import FaultBoard, board_path
+from conformance.settings import RunSettings
 from conformance.selection import handlers_under_test
 from conformance.session import RunOptions, evidence_for
 from conformance.stash_keys import KUBE, POOL, PROVIDER, STATE
+from conformance.xdist_role import worker_id
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
     if STATE not in config.stash:
         pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
     state = config.stash[STATE]
-    worker = getattr(config, "workerinput", {}).get("workerid", "gw")
+    worker = worker_id(config)
     evidence, _ = evidence_for(config.stash[PROVIDER], state.options, config.stash[KUBE])
     settings = RunSettings(run_id=state.options.run_id, worker=worker,
                            image=state.options.image or default_image(state.options),
@@ -53,7 +55,7 @@ def handlers(request: pytest.FixtureRequest) -> list[str]:
 def default_image(options: RunOptions) -> str:
     # Both providers build the busybox test image here and load it into the nodes (no registry needed).
     if options.cluster in ("local", "kind"):
-        from clusters.local.images import TEST_IMAGE
+        from clusters.toolbox.images import TEST_IMAGE
 
         return TEST_IMAGE
     return "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"

@@ -3,6 +3,8 @@
 Both RC-USE-8 tests record rows (the Pod's view; the Pod's view plus the node's);
 `rows_for_summary` keeps one per handler and node, the one that says most, so
 summary.json and the front page show what each handler gave, declared or not.
+RC-OVH-8's membership test records containment rows (summary.json `containment`): the
+table's containment column says inside / escaped / not checked, with why.
 """
 
 from __future__ import annotations
@@ -11,9 +13,34 @@ import html
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-COLUMNS = ("Handler", "Node", "Class expected", "Class observed", "Runtime observed", "Evidence")
-WIDTHS = ("11%", "13%", "15%", "12%", "11%", "38%")
+COLUMNS = ("Handler", "Node", "Class expected", "Class observed", "Runtime observed", "Containment (RC-OVH-8)",
+           "Evidence")
+WIDTHS = ("10%", "12%", "13%", "11%", "10%", "16%", "28%")
 VERDICT_COLOURS = {"mismatch": "#c62828", "as declared": "#2e7d32"}
+CONTAINMENT_COLOURS = {"inside": "#2e7d32", "escaped": "#c62828", "not checked": "#757575"}
+NOT_RUN = "RC-OVH-8's membership test did not run (it needs node evidence, or was not selected)"
+
+
+def containment_for(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One containment row per (handler, node): an escape wins over inside; sorted for a stable page."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["handler"], row["node"])
+        if key not in best or row.get("containment") == "escaped":
+            best[key] = dict(row)
+    return [best[k] for k in sorted(best)]
+
+
+def containment_cell(handler: str, node: str, containment: list[Mapping[str, Any]],
+                     not_run: str = NOT_RUN) -> tuple[str, str]:
+    """(inside / escaped / not checked, the evidence or why) for one handler on one node."""
+    found = next((r for r in containment if r["handler"] == handler and r["node"] == node), None)
+    if found is not None:
+        return found["containment"], found.get("containment_evidence", "")
+    checked = sorted(r["node"] for r in containment if r["handler"] == handler)
+    if checked:
+        return "not checked", f"RC-OVH-8 checks one node of each CRI per handler: {', '.join(checked)}"
+    return "not checked", not_run if not containment else f"no RC-OVH-8 membership result for handler {handler}"
 
 
 def rows_for_summary(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -35,8 +62,15 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def isolation_html(rows: list[Mapping[str, Any]], table: str, th: str, td: str) -> str:
-    """The table for the front page (styles passed in so it matches the clause matrix); empty without rows."""
+def isolation_html(rows: list[Mapping[str, Any]], table: str, th: str, td: str,
+                   containment: list[Mapping[str, Any]] | None = None, not_run: str = NOT_RUN) -> str:
+    """The table for the front page (styles passed in so it matches the clause matrix); empty without rows.
+
+    Containment rows for a handler and node RC-USE-8 did not observe get a row of their own."""
+    containment = list(containment or [])
+    seen = {(r["handler"], r["node"]) for r in rows}
+    rows = [*rows, *({"handler": r["handler"], "node": r["node"], "observed": "(not observed)"}
+                     for r in containment if (r["handler"], r["node"]) not in seen)]
     if not rows:
         return ""
     parts = ['<h3 style="margin:12px 0 4px 0">Isolation per handler (RC-USE-8)</h3>',
@@ -54,9 +88,17 @@ def isolation_html(rows: list[Mapping[str, Any]], table: str, th: str, td: str) 
             f'<td {td}><b>{_e(row["handler"])}</b></td><td {td}>{_e(row["node"])}</td>'
             f'<td {td}>{_e(expected)}{declared_by}</td>'
             f'<td {td}><b style="color:{colour}">{_e(row.get("observed", ""))}</b></td>'
-            f'<td {td}>{_e(row.get("runtime") or "(no node evidence)")}</td><td {td}>{_evidence(row)}</td></tr>')
+            f'<td {td}>{_e(row.get("runtime") or "(no node evidence)")}</td>'
+            f'<td {td}>{_containment(row, containment, not_run)}</td><td {td}>{_evidence(row)}</td></tr>')
     parts.append("</tbody></table>")
     return "\n".join(parts)
+
+
+def _containment(row: Mapping[str, Any], containment: list[Mapping[str, Any]], not_run: str) -> str:
+    verdict, why = containment_cell(row["handler"], row["node"], containment, not_run)
+    colour = CONTAINMENT_COLOURS.get(verdict, "inherit")
+    return (f'<b data-containment="{_e(verdict)}" style="color:{colour}">{_e(verdict)}</b>'
+            + (f"<br><small>{_e(why)}</small>" if why else ""))
 
 
 def _evidence(row: Mapping[str, Any]) -> str:
@@ -73,3 +115,11 @@ def front_page_variables(rows: list[Mapping[str, Any]]) -> dict[str, str]:
         gave = row.get("observed", "") + (f" · {row['runtime']}" if row.get("runtime") else "")
         by_handler.setdefault(row["handler"], []).append(f"{gave} ({row.get('verdict', '')}) on {row['node']}")
     return {f"isolation {handler}": "; ".join(seen) for handler, seen in sorted(by_handler.items())}
+
+
+def containment_variables(containment: list[Mapping[str, Any]]) -> dict[str, str]:
+    """`containment <handler>` -> inside / escaped per node, for the front page (only when RC-OVH-8 ran)."""
+    by_handler: dict[str, list[str]] = {}
+    for row in containment:
+        by_handler.setdefault(row["handler"], []).append(f"{row['containment']} on {row['node']}")
+    return {f"containment {handler}": "; ".join(seen) for handler, seen in sorted(by_handler.items())}

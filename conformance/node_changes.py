@@ -1,6 +1,6 @@
 """Changes a test makes to shared nodes (labels, taints) and the locks around shared node resources.
 
-A mixin of `Case` (conformance/case.py): every change is undone by the test's cleanup, and a
+A part of `Case` (conformance/case.py), which holds one and passes on what tests call: every change is undone by the test's cleanup, and a
 label or taint key names the run and the xdist worker, so a sweep recognises leftovers and
 concurrent tests never remove each other's.
 """
@@ -12,25 +12,24 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import allure
 from kubernetes.client.exceptions import ApiException
 
 from conformance import manifests
 from conformance.kube import Kube, to_dict
-
-if TYPE_CHECKING:
-    from conformance.case import RunSettings
+from conformance.settings import RunSettings
 
 
 class NodeChanges:
-    """Node labels, taints and run-wide locks; needs `kube`, `settings` and `defer` of a Case."""
+    """Node labels, taints and run-wide locks: a part of a Case, given its API, settings and cleanup list."""
 
-    kube: Kube
-    settings: "RunSettings"
-    defer: Callable[[Callable[[], None]], None]
-    nodes_in_use: set[str]  # a test that labels or taints a node depends on it (conformance.case)
+    def __init__(self, kube: Kube, settings: RunSettings, defer: Callable[[Callable[[], None]], None],
+                 nodes_in_use: set[str] | None = None) -> None:
+        self.kube, self.settings, self.defer = kube, settings, defer
+        # A test that labels or taints a node depends on it (conformance.case stops its waits if it is lost).
+        self.nodes_in_use = nodes_in_use if nodes_in_use is not None else set()
 
     def node_key(self, suffix: str) -> str:
         """A label or taint key that a sweep recognises as this run's: rcc.conformance.io/run-<id>-<worker>-<suffix>."""

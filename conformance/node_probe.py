@@ -32,7 +32,7 @@ from typing import Any
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.stream import stream
 
-from clusters import procfs
+from clusters import pod_processes, procfs
 from clusters.provider import RuntimeSighting, SandboxInfo
 from conformance import manifests
 from conformance.kube import Kube, ignore_not_found
@@ -276,3 +276,10 @@ class ProbeEvidence:
 
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
         return procfs.sighting_on(lambda argv: self.run(node, argv), sandbox_id)
+
+    def pod_processes(self, node: str, pod_uid: str, sandbox_id: str,
+                      container_ids: list[str]) -> pod_processes.PodProcesses:
+        """The node's /proc (hostPID) and its cgroups under the read-only mount; seeded by the CRI's ids only
+        (the probe has no crictl: the shim that names the sandbox's id is the tree's root)."""
+        return pod_processes.pod_processes(lambda argv: self.run(node, argv), node, CGROUP_MOUNT, pod_uid,
+                                           [sandbox_id, *container_ids])

@@ -19,19 +19,21 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from clusters.local.apiserver_flags import never_ready_reason
-from clusters.local.errors import ClusterError
-from conformance import matrix
-from conformance.case import DEFAULT_TIMEOUTS
+from clusters.toolbox.errors import ClusterError
+from conformance import matrix, options
 from conformance.kube import ConnectionProblem, as_rejection
 from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease, live_runs
 from conformance.namespaces import NamespacePool
 from conformance.preflight import Facts, capability_table
+from conformance.containment import PROPERTY as CONTAINMENT_PROPERTY
 from conformance.isolation import PROPERTY as ISOLATION_PROPERTY
+from conformance.settings import DEFAULT_TIMEOUTS
 from conformance.session import (RunOptions, RunState, connect_run, existing_kubeconfig,
                                  declared_by_user, isolation_table, make_provider, new_run_id, probe_run)
 from conformance.sweep import sweep, sweep_dead_runs
 from conformance.stash_keys import KUBE, LEASE, POOL, PROVIDER, STATE
+from conformance.xdist_role import handed_out, is_worker, runs_tests_here, worker_id
 from conformance import infrastructure_hooks
 from conformance.infrastructure_hooks import pytest_report_teststatus  # noqa: F401
 # Hooks and fixtures kept in their own modules; pytest finds them as attributes of this plugin.
@@ -42,46 +44,12 @@ from conformance.selection import (handlers_under_test, pytest_collection_finish
 RUN_ID = re.compile(r"^[a-z0-9]{1,20}$")
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
 _isolation_rows: list[dict] = []  # RC-USE-8 observations, for the report's isolation table
+_containment_rows: list[dict] = []  # RC-OVH-8 membership verdicts, the isolation table's containment column
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("runtimeclass-conformance")
-    group.addoption("--cluster", choices=("local", "kind", "existing"), default="local",
-                    help="local: bring up the embedded cluster (default); kind: a kind cluster; "
-                         "existing: the cluster of --kubeconfig/$KUBECONFIG")
-    # --kubeconfig comes from pytest-kind ("use this kubeconfig instead of creating a cluster"); for the
-    # suite it names an existing cluster and implies --cluster existing.
-    group.addoption("--context", help="context in the kubeconfig")
-    group.addoption("--handler", action="append", default=[],
-                    help="handler under test (repeatable); default: those nodes report")
-    # --strict is pytest's own flag (strict markers and config); the suite reads it too: with it,
-    # a test skipped for a missing capability fails instead.
-    group.addoption("--allow-disruptive", action="store_true",
-                    help="allow tests that taint nodes on an existing cluster")
-    group.addoption("--test-image", help="image of the test Pods (default: the local cluster's, "
-                                         "or busybox on other clusters)")
-    group.addoption("--run-id", help="label value of this run's objects (default: generated)")
-    # --keep-cluster comes from pytest-kind, with the meaning the suite needs for every provider.
-    group.addoption("--topology", type=Path, help="topology file of the local or kind cluster")
-    group.addoption("--list-tests", action="store_true",
-                    help="list the selected tests with their clauses and the capabilities each needs; "
-                         "touches no cluster")
-    group.addoption("--timeout", action="append", default=[], metavar="NAME=SECONDS",
-                    help=f"override a wait budget; names: {', '.join(DEFAULT_TIMEOUTS)}")
-    group.addoption("--isolation", type=Path, metavar="FILE",
-                    help="RC-USE-8: what each handler must give, a YAML file of "
-                         "`HANDLER: {class: shared-kernel|user-space-kernel|vm, runtime: runc|crun|runsc|kata}`")
-    group.addoption("--expect-isolation", action="append", default=[], metavar="HANDLER=CLASS[:RUNTIME]",
-                    help="RC-USE-8: what one handler must give, e.g. gvisor=user-space-kernel:runsc (repeatable; "
-                         "overrides --isolation and the topology)")
-    group.addoption("--node-probe", action="store_true",
-                    help="existing cluster: node evidence through a privileged probe Pod per node (hostPID) in a "
-                         "namespace of its own (RC-USE-2, RC-USE-3, RC-USE-8, RC-OVH-7)")
-    group.addoption("--rcc-apiserver-arg", action="append", default=[],
-                    help="extra kube-apiserver flag for the local cluster (the project's broken-cluster tests)")
-    group.addoption("--rcc-report-dir", type=Path,
-                    help="write the run's summary.json (clause verdicts, tests, capabilities, cluster facts) into "
-                         "this folder at session end; `python -m conformance.run` sets it to reports/runs/<run-id>")
+    """The suite's options, from the one table in conformance/options.py (with the console script's)."""
+    options.add_to_pytest(parser.getgroup("runtimeclass-conformance"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -123,7 +91,7 @@ def _options(config: pytest.Config) -> RunOptions:
         cluster="existing" if opt.kubeconfig else opt.cluster,
         kubeconfig=Path(opt.kubeconfig) if opt.kubeconfig else None, context=opt.context,
         handlers=list(opt.handler), strict=opt.strict, allow_disruptive=opt.allow_disruptive, image=opt.test_image,
-        run_id=(config.workerinput["rcc_run_id"] if hasattr(config, "workerinput") else opt.run_id or new_run_id()),
+        run_id=(handed_out(config)["rcc_run_id"] if is_worker(config) else opt.run_id or new_run_id()),
         keep_cluster=opt.keep_cluster, timeouts=timeouts, topology=opt.topology,
         apiserver_args=tuple(opt.rcc_apiserver_arg), isolation_file=opt.isolation,
         expect_isolation=list(opt.expect_isolation), node_probe=opt.node_probe)
@@ -145,8 +113,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     options = _options(config)
     try:
-        if hasattr(config, "workerinput"):
-            raw = json.loads(config.workerinput["rcc_state"])
+        if is_worker(config):
+            raw = json.loads(handed_out(config)["rcc_state"])
             provider = make_provider(options, progress=lambda _m: None)
             state = RunState(options, Path(raw["kubeconfig"]), Facts.from_json(raw["facts"]),
                              raw["declared_handlers"], raw.get("isolation", {}))
@@ -166,16 +134,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[STATE] = state
     config.stash[PROVIDER] = provider
     config.stash[KUBE] = kube
-    if not hasattr(config, "workerinput"):
+    if not is_worker(config):
         infrastructure_hooks.start_watch(config, kube, options.run_id)
-    if _runs_tests_here(config) and state.facts.has("workspace"):
-        worker = getattr(config, "workerinput", {}).get("workerid", "gw")
-        config.stash[POOL] = NamespacePool(kube, options.run_id, worker, options.timeouts["namespace"]).start()
-
-
-def _runs_tests_here(config: pytest.Config) -> bool:
-    """An xdist worker, or a run without xdist; an xdist controller only hands tests out."""
-    return hasattr(config, "workerinput") or not config.pluginmanager.has_plugin("dsession")
+    if runs_tests_here(config) and state.facts.has("workspace"):
+        config.stash[POOL] = NamespacePool(kube, options.run_id, worker_id(config), options.timeouts["namespace"]).start()
 
 
 def _stop_on_sigterm() -> None:
@@ -274,10 +236,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
                 report.duration, observed)
     if ISOLATION_PROPERTY in props and report.when == "call":
         _isolation_rows.extend(json.loads(props[ISOLATION_PROPERTY]))
+    if report.when == "call":
+        _containment_rows.extend(json.loads(value) for key, value in props.items()
+                                 if str(key).startswith(f"{CONTAINMENT_PROPERTY}:"))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if _tracker is None or hasattr(config, "workerinput") or not any(r.tests for r in _tracker.results.values()):
+    if _tracker is None or is_worker(config) or not any(r.tests for r in _tracker.results.values()):
         return
     terminalreporter.section("RuntimeClass clause matrix")
     for line in _tracker.table():
@@ -293,24 +258,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if POOL in config.stash:
         config.stash[POOL].close()
-    faults = [] if hasattr(config, "workerinput") else infrastructure_hooks.stop_watch(config)
+    faults = [] if is_worker(config) else infrastructure_hooks.stop_watch(config)
     if faults:
         session.exitstatus = infrastructure_hooks.INFRASTRUCTURE_EXIT  # named by the terminal summary's last line
     ran = _tracker is not None and any(r.tests for r in _tracker.results.values())
-    if (config.getoption("rcc_report_dir", None) or ran) and _tracker is not None and not hasattr(config, "workerinput"):
+    if (config.getoption("rcc_report_dir", None) or ran) and _tracker is not None and not is_worker(config):
         from conformance import report  # summary.json (also for a run without a cluster)
 
         try:
             state = config.stash.get(STATE, None)
             summary = report.session_summary(session, exitstatus, _tracker, state,
                                              handlers_under_test(config) if state is not None else (),
-                                             isolation=_isolation_rows, infrastructure=faults)
+                                             isolation=_isolation_rows, containment=_containment_rows,
+                                             infrastructure=faults)
             infrastructure_hooks.keep_verdict(config, summary)
             if config.getoption("rcc_report_dir", None):
                 report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
         except Exception as exc:  # noqa: BLE001 - the report must not keep the cluster from being cleaned up
             config.get_terminal_writer().line(f"[rcc] could not write summary.json: {exc!r}", red=True)
-    if STATE not in config.stash or hasattr(config, "workerinput"):
+    if STATE not in config.stash or is_worker(config):
         return
     state = config.stash[STATE]
     kube = config.stash[KUBE]

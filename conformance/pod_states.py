@@ -1,21 +1,18 @@
 """What a test's Pods show: reads of a Pod, its log and events, and the judgements waits are made of.
 
-A mixin of `Case` (conformance/case.py). Each function reads fresh state from the API server;
+A part of `Case` (conformance/case.py), which holds one and passes on what tests read. Each function reads fresh state from the API server;
 the waiters in case.py decide *when* to look (conformance.waiting, conformance.watching).
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from kubernetes.client import CoreV1Event as V1Event, V1Pod
 
 from conformance.infrastructure import InfrastructureFault, pod_fault, sandbox_fault
 from conformance.kube import Kube
-
-if TYPE_CHECKING:
-    from conformance.case import RunSettings
 
 # How long a FailedScheduling must stand, the Pod still unbound, before a Pod that should be placed
 # counts as unplaceable. A node label or taint a test has just written can reach the scheduler's
@@ -30,12 +27,20 @@ CONTAINER_DEAD_ENDS = frozenset({"CreateContainerConfigError", "CreateContainerE
 
 
 class PodStates:
-    """Reads and judgements of the test namespace's Pods; needs `kube` and `namespace` of a Case."""
+    """Reads and judgements of the test namespace's Pods: a part of a Case, given its API and namespace.
 
-    kube: Kube
-    settings: "RunSettings"
-    namespace: str
-    nodes_in_use: set[str]
+    The namespace comes as a function because a Case opens its namespace on first use. `nodes_in_use`
+    (the Case's) gains the node of every Pod read: a wait stops once one of them is lost.
+    """
+
+    def __init__(self, kube: Kube, namespace: Callable[[], str], nodes_in_use: set[str] | None = None) -> None:
+        self.kube = kube
+        self._namespace = namespace
+        self.nodes_in_use = nodes_in_use if nodes_in_use is not None else set()
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace()
 
     def read_pod(self, name: str) -> V1Pod:
         """The Pod now; every look notes its node (the waiters stop when that node is lost) and raises
@@ -70,14 +75,14 @@ class PodStates:
                 raise InfrastructureFault(found)
         return event
 
-    def _phase_is(self, name: str, phase: str) -> V1Pod | None:
+    def phase_is(self, name: str, phase: str) -> V1Pod | None:
         pod = self.read_pod(name)
         return pod if pod.status.phase == phase else None
 
-    def _why_not_running(self, name: str) -> str | None:
+    def why_not_running(self, name: str) -> str | None:
         pod = self.read_pod(name)
         if pod.status.phase == "Failed":
-            return f"it went Failed ({self._container_state(pod)})"
+            return f"it went Failed ({self.container_state(pod)})"
         failure = self.event_with_reason(name, "FailedCreatePodSandBox")
         if failure is not None:
             return f"the kubelet could not create its sandbox: {failure.message}"
@@ -87,7 +92,7 @@ class PodStates:
                 return f"container {status.name} is {waiting.reason}: {waiting.message or ''}".strip()
         return None
 
-    def _visible_failure(self, name: str) -> tuple[str, str] | None:
+    def visible_failure(self, name: str) -> tuple[str, str] | None:
         pod = self.read_pod(name)
         if pod.status.phase == "Failed":
             return "Failed", pod.status.message or pod.status.reason or ""
@@ -96,25 +101,25 @@ class PodStates:
             return "Pending with FailedCreatePodSandBox", event.message or ""
         return None
 
-    def _unschedulable(self, name: str) -> str | None:
+    def unschedulable(self, name: str) -> str | None:
         event = self.event_with_reason(name, "FailedScheduling")
         return f"the scheduler could not place it: {event.message}" if event else None
 
-    def _still_unschedulable(self, name: str, first_seen: dict[str, float]) -> str | None:
+    def still_unschedulable(self, name: str, first_seen: dict[str, float]) -> str | None:
         """Why the Pod cannot be placed, once that has stood for UNSCHEDULABLE_GRACE with the Pod unbound."""
         if self.read_pod(name).spec.node_name:
             return None
-        reason = self._unschedulable(name)
+        reason = self.unschedulable(name)
         if reason is None:
             return None
         since = first_seen.setdefault(name, time.monotonic())
         return reason if time.monotonic() - since >= UNSCHEDULABLE_GRACE else None
 
-    def _not_running(self, name: str) -> str | None:
+    def not_running(self, name: str) -> str | None:
         phase = self.read_pod(name).status.phase
         return None if phase == "Running" else f"it is {phase}"
 
-    def _started(self, name: str) -> str | None:
+    def started(self, name: str) -> str | None:
         pod = self.read_pod(name)
         if pod.status.phase in ("Running", "Succeeded"):
             return f"it reached {pod.status.phase}"
@@ -123,7 +128,7 @@ class PodStates:
                 return f"container {status.name} started"
         return None
 
-    def _container_state(self, pod: V1Pod) -> str:
+    def container_state(self, pod: V1Pod) -> str:
         states = []
         for status in pod.status.container_statuses or []:
             terminated = status.state.terminated if status.state else None
@@ -131,12 +136,12 @@ class PodStates:
                 states.append(f"{status.name}: exit {terminated.exit_code} {terminated.reason or ''}".strip())
         return "; ".join(states) or pod.status.reason or "no container status"
 
-    def _describe(self, name: str) -> str:
+    def describe(self, name: str) -> str:
         pod = self.read_pod(name)
         events = [f"{e.reason}: {(e.message or '')[:160]}" for e in self.pod_events(name)][-3:]
         return f"phase {pod.status.phase}, node {pod.spec.node_name or '-'}, events [{'; '.join(events)}]"
 
-    def _log_tail(self, name: str) -> str:
+    def log_tail(self, name: str) -> str:
         try:
             return self.pod_log(name, tail_lines=20)
         except Exception as exc:  # noqa: BLE001 - diagnostics are best effort

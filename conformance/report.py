@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from conformance.clauses import FAMILIES, SPEC_URL
-from conformance.isolation_report import isolation_html, rows_for_summary
+from conformance.isolation_report import NOT_RUN, containment_for, isolation_html, rows_for_summary
 from conformance import verdict
 from conformance.infrastructure import INFRASTRUCTURE_PROPERTY
+from conformance.infrastructure_report import INFRASTRUCTURE_COLOUR, infrastructure_html, unique_faults
 from conformance.matrix import FAIL, INFRASTRUCTURE, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
 from conformance.preflight import runtimeclass_api_missing
 from conformance.verdict import NO_VERDICT_STATUSES, bad_clauses  # noqa: F401 - part of this module's API
@@ -135,6 +136,7 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
                   started: float | None = None, finished: float | None = None,
                   error: str | None = None, messages: Mapping[str, str] | None = None,
                   isolation: Iterable[Mapping[str, Any]] = (),
+                  containment: Iterable[Mapping[str, Any]] = (),
                   infrastructure: Iterable[Mapping[str, str]] = ()) -> dict[str, Any]:
     """summary.json as a dict. `facts` is None when the cluster never came up (then `error` says why).
 
@@ -159,7 +161,7 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
             entry["untested_reason"] = untested_why
         clauses.append(entry)
     counts = clause_counts(clauses)
-    faults = _unique_faults(infrastructure)
+    faults = unique_faults(infrastructure)
     summary = {
         "schema": SCHEMA,
         "run_id": run_id,
@@ -178,6 +180,7 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
         "capabilities": capability_rows(facts, handlers) if facts is not None else [],
         "cluster": cluster_json(facts) if facts is not None else None,
         "isolation": rows_for_summary(isolation),
+        "containment": containment_for(containment),
         "spec": SPEC_URL,
         "infrastructure": faults,
         "infrastructure_untested": [c["id"] for c in clauses
@@ -188,16 +191,9 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
     return summary
 
 
-def _unique_faults(faults: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
-    """One entry per node and kind of fault, the first sighting kept (it says when the fault was seen)."""
-    kept: dict[tuple[str, str], dict[str, str]] = {}
-    for f in faults:
-        kept.setdefault((f["node"], f["kind"]), dict(f))
-    return sorted(kept.values(), key=lambda f: f["seen_at"])
-
-
 def session_summary(session, exit_status: int, tracker: ClauseTracker, state=None,
                     handlers: Iterable[str] = (), isolation: Iterable[Mapping[str, Any]] = (),
+                    containment: Iterable[Mapping[str, Any]] = (),
                     infrastructure: Iterable[Mapping[str, str]] = ()) -> dict[str, Any]:
     """Glue for the plugin's pytest_sessionfinish: gathers what build_summary needs from the session."""
     config = session.config
@@ -211,7 +207,8 @@ def session_summary(session, exit_status: int, tracker: ClauseTracker, state=Non
         tracker=tracker, facts=state.facts if state is not None else None, handlers=handlers,
         exit_status=int(exit_status), strict=options.strict if options else bool(config.getoption("strict", False)),
         tests=fold_test_reports(reports), pytest=pytest_counts(stats), started=start,
-        messages=crash_messages(reports), isolation=isolation, infrastructure=infrastructure,
+        messages=crash_messages(reports), isolation=isolation, containment=containment,
+        infrastructure=infrastructure,
         finished=datetime.now(timezone.utc).timestamp(),
         error=None if state is not None else "the suite ran without a cluster (bring-up or connection failed, "
                                               "or no suite was selected); see pytest's output",
@@ -304,22 +301,6 @@ def _cols(*widths: str) -> str:
     return "<colgroup>" + "".join(f'<col style="width:{w}">' for w in widths) + "</colgroup>"
 
 
-INFRASTRUCTURE_COLOUR = "#6a1b9a"
-
-
-def infrastructure_html(summary: Mapping[str, Any]) -> str:
-    """What broke during the run (node, what happened, when) and which clauses it left untested."""
-    rows = "".join(f'<tr data-fault="{_e(f["kind"])}"><td {_TD}>{_e(f["node"] or "API server")}</td>'
-                   f'<td {_TD}><b>{_e(f["kind"])}</b>: {_e(f["detail"])}</td><td {_TD}>{_e(f["seen_at"])}</td></tr>'
-                   for f in summary.get("infrastructure") or [])
-    untested = ", ".join(summary.get("infrastructure_untested") or []) or "none (no test was waiting on it)"
-    return ('<h3 style="margin:12px 0 4px 0">Infrastructure fault: no conformance verdict</h3>'
-            f'<table data-rcc="infrastructure" {_TABLE}>{_cols("20%", "60%", "20%")}<thead><tr><th {_TH}>Where</th>'
-            f'<th {_TH}>What happened</th><th {_TH}>Seen at</th></tr></thead><tbody>{rows}</tbody></table>'
-            f'<p>Clauses left untested by it: <b>{_e(untested)}</b>. The other clauses keep their verdicts below; '
-            'the run gives no overall verdict until the fault is gone and the suite is run again.</p>')
-
-
 def matrix_html(summary: Mapping[str, Any]) -> str:
     """The clause matrix for a reviewer: verdict per clause (coloured), divergences, capabilities, cluster."""
     code, sentence = decide_exit(summary.get("pytest_exit_status", 0), summary)
@@ -341,7 +322,7 @@ def matrix_html(summary: Mapping[str, Any]) -> str:
     if summary.get("error"):
         parts.append(f'<p style="color:{COLOURS[FAIL][0]}"><b>{_e(summary["error"])}</b></p>')
     if faults:
-        parts.append(infrastructure_html(summary))
+        parts.append(infrastructure_html(summary, _TABLE, _TH, _TD))
     parts.append(f'<h3 style="margin:12px 0 4px 0">Clause matrix (<code>{_e(summary.get("spec", SPEC_URL))}</code>)'
                  '</h3>')
     parts.append(f'<table data-rcc="matrix" {_TABLE}>{_cols("11%", "14%", "7%", "38%", "30%")}<thead><tr><th {_TH}>Clause</th><th {_TH}>Verdict</th>'
@@ -358,7 +339,8 @@ def matrix_html(summary: Mapping[str, Any]) -> str:
                          f'<td {_TD}>{_e(c["title"])}</td><td {_TD}>{_notes(c)}</td></tr>')
     parts.append("</tbody></table>")
 
-    parts.append(isolation_html(summary.get("isolation") or [], _TABLE, _TH, _TD))
+    parts.append(isolation_html(summary.get("isolation") or [], _TABLE, _TH, _TD, summary.get("containment") or [],
+                                _containment_not_run(summary)))
 
     divergent = [c for c in summary.get("clauses", []) if c.get("divergence")]
     if divergent:
@@ -407,3 +389,10 @@ def matrix_document(summary: Mapping[str, Any]) -> str:
             f"<title>Clause matrix, run {_e(summary.get('run_id', ''))}</title></head>"
             '<body style="font-family:sans-serif;max-width:1100px;margin:16px auto">'
             f"{matrix_html(summary)}</body></html>\n")
+
+
+def _containment_not_run(summary: Mapping[str, Any]) -> str:
+    """Why the isolation table has no containment verdict: RC-OVH-8's skip message when its membership test skipped."""
+    clause = next((c for c in summary.get("clauses", []) if c["id"] == "RC-OVH-8"), None)
+    skipped = [t for t in (clause or {}).get("tests", []) if t.get("outcome") == "skipped" and t.get("message")]
+    return f"RC-OVH-8's membership test skipped: {skipped[0]['message']}" if skipped else NOT_RUN

@@ -7,8 +7,9 @@
     python -m conformance.run --history reports/history.jsonl   # the report shows each test's trend
     rcc-conformance run --help                           # the same runner, its most used options explained
 
-Runner options (not passed to pytest): `--report-dir DIR` (default reports/runs/<run-id>),
-`--history FILE` (Allure 3 history, JSON Lines: read for the trend, this run appended).
+Runner options (not passed to pytest; declared in conformance/options.py): `--report-dir DIR`
+(default reports/runs/<run-id>), `--history FILE` (Allure 3 history, JSON Lines: read for the
+trend, this run appended).
 
 Steps: choose a run id (or take `--run-id`), run pytest on `suites/` in a subprocess with
 `--run-id ID --alluredir DIR/allure-results --junitxml DIR/junit.xml --rcc-report-dir DIR` plus the
@@ -43,43 +44,43 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from conformance import allure_extras, report
+from conformance import allure_extras, options, report
 from conformance.kubeconfig import KubeconfigProblem, check_kubeconfig
 from conformance.session import new_run_id
+from conformance.settings import DEFAULT_WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
 ALLURE_BIN = REPORTS / "node_modules" / ".bin" / "allure"
 ALLURE_VERSION = "3.18.0"
-# xdist workers when the command line names none: measured on a 2-core machine (README, "Speed").
-DEFAULT_WORKERS = 6
 # Options that choose parallelism (or its absence) themselves; with any of them the default is not added.
 PARALLELISM_OPTIONS = ("-n", "--numprocesses", "--collect-only", "--co", "--list-tests")
 # Options this runner sets itself; given on the command line they would send results elsewhere.
 OWNED_OPTIONS = ("--alluredir", "--junitxml", "--junit-xml", "--rcc-report-dir")
 
 
-def take_option(args: list[str], name: str) -> tuple[str | None, list[str]]:
-    """Take `NAME X` / `NAME=X` out of the arguments: (its last value or None, the rest)."""
-    rest, value, i = [], None, 0
-    while i < len(args):
-        arg = args[i]
-        if arg == name and i + 1 < len(args):
-            value, i = args[i + 1], i + 2
-            continue
-        if arg.startswith(name + "="):
-            value = arg.split("=", 1)[1]
-        else:
-            rest.append(arg)
-        i += 1
-    return value, rest
+@dataclass(frozen=True)
+class RunnerOptions:
+    """What the runner itself reads of the command line (declared in conformance/options.py)."""
+
+    report_dir: str | None = None
+    history: str | None = None
+    run_id: str | None = None
+    kubeconfig: str | None = None  # also pytest's: checked here first, so bad input stops before pytest
 
 
-def split_run_id(args: list[str]) -> tuple[str | None, list[str]]:
-    """Take `--run-id X` / `--run-id=X` out of the pytest arguments (the runner passes it on itself)."""
-    return take_option(args, "--run-id")
+def split_runner_options(args: list[str]) -> tuple[RunnerOptions, list[str]]:
+    """The runner's options out of the arguments: (them, pytest's arguments in their order).
+
+    `--kubeconfig` stays in pytest's arguments: the runner only checks the file before pytest starts.
+    """
+    taken, rest = options.runner_parser().parse_known_args(args)
+    peeked, _ = options.peek_parser("--kubeconfig").parse_known_args(rest)
+    return RunnerOptions(report_dir=taken.report_dir, history=taken.history, run_id=taken.run_id,
+                         kubeconfig=peeked.kubeconfig), rest
 
 
 def owned_option_in(args: list[str]) -> str | None:
@@ -228,9 +229,8 @@ def load_summary(run_dir: Path) -> dict | None:
         return None
 
 
-def kubeconfig_problem(args: list[str]) -> str | None:
+def kubeconfig_problem(path: str | None) -> str | None:
     """One line if `--kubeconfig` names no usable kubeconfig: said before pytest starts, nothing written."""
-    path, _ = take_option(args, "--kubeconfig")
     if path is None:
         return None
     try:
@@ -246,22 +246,25 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         print("pytest's and the suite's options: python -m pytest suites --help")
         return 0
-    owned = owned_option_in(args)
+    runner, pytest_args = split_runner_options(args)
+    return execute(runner, pytest_args)
+
+
+def execute(runner: RunnerOptions, pytest_args: list[str]) -> int:
+    """Run pytest on the suite with the runner's options, report, and give the exit code."""
+    owned = owned_option_in(pytest_args)
     if owned:
         print(f"conformance.run: {owned} is set by the runner (reports/runs/<run-id>/); drop it", file=sys.stderr)
         return 4
-    problem = kubeconfig_problem(args)
+    problem = kubeconfig_problem(runner.kubeconfig)
     if problem:
         print(f"conformance.run: {problem}", file=sys.stderr)
         return 4
-    run_id, extra = split_run_id(args)
-    report_dir, extra = take_option(extra, "--report-dir")
-    history, extra = take_option(extra, "--history")
-    history_path = Path(history).resolve() if history else None
-    run_id = run_id or new_run_id()
-    run_dir = Path(report_dir).resolve() if report_dir else REPORTS / "runs" / run_id
+    history_path = Path(runner.history).resolve() if runner.history else None
+    run_id = runner.run_id or new_run_id()
+    run_dir = Path(runner.report_dir).resolve() if runner.report_dir else REPORTS / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    command = pytest_command(run_dir, run_id, extra)
+    command = pytest_command(run_dir, run_id, pytest_args)
     print(f"[rcc] run {run_id}: reports go to {run_dir}", flush=True)
     print(f"[rcc] {' '.join(command)}", flush=True)
 

@@ -21,7 +21,7 @@ def test_handler_runs_on_every_node_whose_cri_configures_it(rcc, handlers):
 @pytest.mark.window
 @pytest.mark.clause("RC-CRI-1")
 def test_handler_fails_on_a_node_whose_cri_lacks_it(rcc):
-    heterogeneous = {h: rcc.nodes_without(h) for h in rcc.settings.facts.handlers if rcc.nodes_without(h)}
+    heterogeneous = {h: rcc.nodes_without(h) for h in rcc.cluster.handlers if rcc.nodes_without(h)}
     if not heterogeneous:
         pytest.skip("missing capability heterogeneous-handlers: every schedulable node configures the same handlers")
     # One Pod per such handler, on a node lacking it; watched together (one window for all).
@@ -35,8 +35,8 @@ def test_handler_fails_on_a_node_whose_cri_lacks_it(rcc):
 @pytest.mark.clause("RC-CRI-1", "RC-CRI-2")
 @pytest.mark.needs("node-evidence")
 def test_runtime_handlers_reported_by_each_node_are_its_cri_runtime_table_keys(rcc):
-    for node in rcc.settings.facts.schedulable_nodes():
-        tables = rcc.settings.evidence.cri_runtime_tables(node.name)
+    for node in rcc.cluster.schedulable_nodes():
+        tables = rcc.cri_runtime_tables(node.name)
         rcc.attach(f"{node.name}: CRI config vs Node.status", {"cri runtime tables": tables,
                                                                 "runtimeHandlers": list(node.handlers)})
         assert tables is not None, f"cannot read the CRI configuration of {node.name}"
@@ -45,7 +45,7 @@ def test_runtime_handlers_reported_by_each_node_are_its_cri_runtime_table_keys(r
 
 @pytest.mark.clause("RC-CRI-2")
 def test_nodes_report_their_runtime_handlers(rcc):
-    facts = rcc.settings.facts
+    facts = rcc.cluster
     rcc.attach("Node.status.runtimeHandlers", {n.name: list(n.handlers) for n in facts.nodes})
     if not facts.handlers_reported:
         pytest.skip("missing capability runtime-handlers-reported: no node fills Node.status.runtimeHandlers "

@@ -37,9 +37,8 @@ def test_node_selector_conflict_between_pod_and_runtime_class_is_rejected(rcc):
     key = "rcc.conformance.io/zone"
     runtime_class = rcc.runtime_class("runc", node_selector={key: "class-value"})
     refused = rcc.pod_rejection(runtime_class=runtime_class, node_selector={key: "pod-value"})
-    assert refused is not None and refused.status == 403, refused
-    assert (f"conflict: runtimeClass.scheduling.nodeSelector[{key}] = class-value; "
-            f"pod.spec.nodeSelector[{key}] = pod-value") in refused.message
+    rcc.expect_rejected(refused, 403, f"conflict: runtimeClass.scheduling.nodeSelector[{key}] = class-value; "
+                                      f"pod.spec.nodeSelector[{key}] = pod-value")
 
 
 @pytest.mark.clause("RC-SCH-4")
@@ -92,5 +91,4 @@ def test_runtime_class_without_scheduling_adds_no_node_selector_or_tolerations(r
     plain = rcc.admitted_pod(node_selector=selector, tolerations=own)
     with_class = rcc.admitted_pod(runtime_class=runtime_class, node_selector=selector, tolerations=own)
     assert with_class.spec.node_selector == plain.spec.node_selector == selector
-    assert rcc.kube.api.sanitize_for_serialization(with_class.spec.tolerations) == \
-        rcc.kube.api.sanitize_for_serialization(plain.spec.tolerations)
+    assert rcc.plain(with_class.spec.tolerations) == rcc.plain(plain.spec.tolerations)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cli, run
+from conformance import cli, options, run
 
 ROOT = Path(__file__).resolve().parents[1]
 MOST_USED = ("--cluster {local,kind,existing}", "--kubeconfig FILE", "--context", "--handler NAME", "--strict",
@@ -45,8 +45,9 @@ def test_known_options_become_the_runners_and_pytest_options_pass_through_in_ord
     options, rest = cli.build_parser().parse_known_args(
         ["run", "-k", "not slow", "-n", "2", "--strict", "suites/test_use.py", "--timeout", "pod-start=30",
          "--kubeconfig=k.yaml", "--handler", "runc", "--handler=crun", "--history", "h.jsonl", "-x"])
-    assert cli.runner_args(options) == ["--kubeconfig", "k.yaml", "-n", "2", "--history", "h.jsonl",
-                                        "--handler", "runc", "--handler", "crun", "--strict"]
+    assert cli.pytest_args(options) == ["--kubeconfig", "k.yaml", "--handler", "runc", "--handler", "crun",
+                                        "--strict", "-n", "2"]
+    assert options.history == "h.jsonl"  # the runner's own: handed to it as a value, never to pytest
     assert rest == ["-k", "not slow", "suites/test_use.py", "--timeout", "pod-start=30", "-x"]
 
 
@@ -62,8 +63,29 @@ def test_python_m_conformance_run_still_works():
 
 
 def test_runner_options_are_taken_out_of_pytests_arguments():
-    assert run.take_option(["-x", "--history", "h", "--report-dir=d"], "--history") == ("h", ["-x", "--report-dir=d"])
-    assert run.take_option(["-x"], "--report-dir") == (None, ["-x"])
+    runner, rest = run.split_runner_options(["-x", "--history", "h", "--report-dir=d", "--kubeconfig", "k"])
+    assert (runner.history, runner.report_dir, runner.kubeconfig) == ("h", "d", "k")
+    assert rest == ["-x", "--kubeconfig", "k"]  # checked by the runner, read by the plugin
+    assert run.split_runner_options(["-x"]) == (run.RunnerOptions(), ["-x"])
+
+
+def test_every_option_is_declared_once_and_the_console_script_and_pytest_agree():
+    """conformance/options.py is the one table: the console script, pytest's --help and the README."""
+    names = [flag for option in options.OPTIONS for flag in option.flags]
+    assert len(names) == len(set(names))
+    pytest_help = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--help"], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=120).stdout
+    run_help = script("run", "--help").stdout
+    readme = (ROOT / "README.md").read_text()
+    every_option = (ROOT / "docs" / "options.md").read_text()
+    for option in options.OPTIONS:
+        assert f"`{option.flags[0]}" in every_option, option.flags
+    for option in options.declared(options.PLUGIN):
+        assert option.flags[0] in pytest_help, option.flags
+    for heading in options.GROUPS:
+        for option in options.shown(heading):
+            assert option.flags[0] in run_help and f"`{option.flags[0]}" in readme, option.flags
+    assert "{" + ",".join(options.CLUSTERS) + "}" in run_help and "{" + ",".join(options.CLUSTERS) + "}" in pytest_help
 
 
 def _one_result(folder: Path, status: str) -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clusters.local.binaries import Binaries
+from clusters.toolbox.binaries import Binaries
 from clusters.local.cri import cri_for
 from clusters.local.cri.crio import BUILTIN_HANDLER, CrioCRI
 from clusters.local.cri.crio_config import ANNOTATION_SOURCE, HANDLER_ANNOTATION, STATUS_SOURCE, oom_score_wrapper
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import ClusterLayout
-from clusters.local.runtimes.common import oci_version_wrapper
+from clusters.toolbox.runtimes.common import oci_version_wrapper
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
 from clusters.local.variants import BROKEN_VARIANTS
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clusters.local.images import TEST_IMAGE
+from clusters.toolbox.images import TEST_IMAGE
 from clusters.local.certificates import write_kubeconfig
 from clusters.local.pki import ClusterPKI
 from clusters.local.provider import LocalProvider

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from clusters.local import host
+from clusters.toolbox import host
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.access(host.INOTIFY_INSTANCES, os.W_OK),
                                 reason="needs root with a writable fs.inotify.max_user_instances")

@@ -1,4 +1,4 @@
-"""Unit tests for the stdlib-only OCI image builder in clusters.local.images."""
+"""Unit tests for the stdlib-only OCI image builder in clusters.toolbox.images."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from clusters.local import images
-from clusters.local.images import LayerEntry
+from clusters.toolbox import images
+from clusters.toolbox.images import LayerEntry
 
 REFERENCE = "registry.local:5000/rcc/sample:2.1"
 CONFIG = {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]}

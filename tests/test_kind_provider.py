@@ -26,7 +26,7 @@ from clusters.kind.node_files import containerd_config
 from clusters.kind.nodes import engine_for
 from clusters.kind.provider import KindProvider, _host_cgroup_v1
 from clusters.kind.topology import DEFAULT_TOPOLOGY, load_topology, parse_topology
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 from clusters.provider import ClusterProvider, NodeEvidence
 
 # /etc/containerd/config.toml of kind node images, trimmed to what matters here. kind

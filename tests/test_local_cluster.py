@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clusters.local import host
+from clusters.toolbox import host
 from clusters.local.cluster import KUBELET_DEVICE_PLUGIN_SOCKET, LocalCluster
-from clusters.local.images import TEST_IMAGE
+from clusters.toolbox.images import TEST_IMAGE
 from clusters.local.provider import LocalEvidence
 from clusters.local.topology import load_topology
 from conformance.kube import connect

@@ -21,7 +21,7 @@ from clusters.local.variants import variants_for
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="missing capability root: the local cluster needs root")
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_CLAUSES = {f"RC-{family}-{n}" for family, count in (("API", 5), ("USE", 8), ("CRI", 2), ("SCH", 6), ("OVH", 7))
+ALL_CLAUSES = {f"RC-{family}-{n}" for family, count in (("API", 5), ("USE", 8), ("CRI", 2), ("SCH", 6), ("OVH", 8))
                for n in range(1, count + 1)}
 
 

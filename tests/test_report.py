@@ -298,9 +298,13 @@ def test_write_allure_extras_writes_result_attachments_and_environment(tmp_path)
 # --- the runner -----------------------------------------------------------------------------------
 
 def test_runner_takes_the_run_id_out_of_the_arguments():
-    assert run.split_run_id(["-n", "2", "--run-id", "rx1", "--strict"]) == ("rx1", ["-n", "2", "--strict"])
-    assert run.split_run_id(["--run-id=rx2", "-x"]) == ("rx2", ["-x"])
-    assert run.split_run_id(["-n", "2"]) == (None, ["-n", "2"])
+    def split_run_id(args):
+        runner, rest = run.split_runner_options(args)
+        return runner.run_id, rest
+
+    assert split_run_id(["-n", "2", "--run-id", "rx1", "--strict"]) == ("rx1", ["-n", "2", "--strict"])
+    assert split_run_id(["--run-id=rx2", "-x"]) == ("rx2", ["-x"])
+    assert split_run_id(["-n", "2"]) == (None, ["-n", "2"])
 
 
 def test_runner_refuses_options_it_sets_itself():

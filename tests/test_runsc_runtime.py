@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from clusters.local.binaries import Binaries
-from clusters.local.errors import ClusterError
-from clusters.local.runtimes import RUNTIMES, runtime_for
-from clusters.local.runtimes.runsc import (GVISOR_MODULE, GVISOR_VERSION, SHIM_BINARY, SHIM_OOM_PATCH,
+from clusters.toolbox.binaries import Binaries
+from clusters.toolbox.errors import ClusterError
+from clusters.toolbox.runtimes import RUNTIMES, runtime_for
+from clusters.toolbox.runtimes.runsc import (GVISOR_MODULE, GVISOR_VERSION, SHIM_BINARY, SHIM_OOM_PATCH,
                                            gvisor_component)
-from clusters.local.topology import Runtime
+from clusters.toolbox.topology_records import Runtime
 
 RUNSC = Runtime(name="runsc", binary="runsc", type="runsc", isolation="user-space-kernel")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clusters.local.binaries import GoComponent, _ensure_component, default_cache_dir
-from clusters.local.errors import ClusterError
+from clusters.toolbox.binaries import GoComponent, default_cache_dir, ensure_component
+from clusters.toolbox.errors import ClusterError
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -32,7 +32,7 @@ def actionlint() -> Path:
     if not shutil.which("go") and not (default_cache_dir() / "bin" / ACTIONLINT.key / ".complete").exists():
         pytest.skip("missing capability go: actionlint is built from the Go module proxy (install Go)")
     try:
-        paths = _ensure_component(ACTIONLINT, default_cache_dir(), None, progress=lambda _m: None)
+        paths = ensure_component(ACTIONLINT, default_cache_dir(), None, progress=lambda _m: None)
     except ClusterError as err:
         pytest.fail(str(err))
     return paths["actionlint"]

@@ -6,10 +6,6 @@ containerd config edits, cgroup paths), which are unit-tested without an
 engine. Only `provider`, `nodes` and `evidence` run commands.
 """
 
-# clusters.topology_file imports clusters.local.errors, whose package imports
-# clusters.topology_file back; loading clusters.local first keeps that cycle
-# harmless when an entry point (python -m clusters.kind) starts here.
-import clusters.local  # noqa: F401  (import order, see above)
 from clusters.kind.topology import DEFAULT_TOPOLOGY, KindTopology, load_topology
 
 __all__ = ["DEFAULT_TOPOLOGY", "KindTopology", "load_topology"]

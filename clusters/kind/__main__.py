@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 
 
 def _progress(message: str) -> None:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from clusters.kind.nodes import NodeShell
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 
 ADMIN = "/etc/kubernetes/admin.conf"
 _FORWARD_BLOCK = re.compile(r"^\s*forward\s[^\n]*\{[^}]*\}\s*\n|^\s*forward\s[^\n{]*\n", re.MULTILINE)

@@ -50,9 +50,9 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from clusters.local import host
-from clusters.local.binaries import default_cache_dir
-from clusters.local.errors import ClusterError
+from clusters.toolbox import host
+from clusters.toolbox.binaries import default_cache_dir
+from clusters.toolbox.errors import ClusterError
 from clusters.capabilities import missing_capabilities, wrapper_script  # noqa: F401 (also this module's API)
 
 ENGINE_DIR = Path("/run/rcc-docker")

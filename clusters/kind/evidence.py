@@ -27,7 +27,7 @@ from typing import Any
 
 from clusters.kind.containerd import runtime_tables
 from clusters.kind.nodes import NodeShell
-from clusters import procfs
+from clusters import pod_processes, procfs
 from clusters.provider import RuntimeSighting, SandboxInfo
 
 CGROUP_ROOT = PurePosixPath("/sys/fs/cgroup")
@@ -110,6 +110,14 @@ class KindEvidence:
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
         """The node container's /proc is the node's: the same script as on the local host (clusters/procfs.py)."""
         return procfs.sighting_on(lambda argv: self.shell.run(node, *argv), sandbox_id)
+
+    def pod_processes(self, node: str, pod_uid: str, sandbox_id: str,
+                      container_ids: list[str]) -> pod_processes.PodProcesses:
+        """The node container's /proc and /sys/fs/cgroup (its own cgroup namespace: paths agree), crictl's pids."""
+        run = lambda argv: self.shell.run(node, *argv)  # noqa: E731
+        pids = pod_processes.cri_pids_from_crictl(lambda *args: self.shell.run(node, "crictl", *args), sandbox_id,
+                                                  container_ids)
+        return pod_processes.pod_processes(run, node, str(CGROUP_ROOT), pod_uid, [sandbox_id, *container_ids], pids)
 
     def _is_cgroup_v2(self, node: str) -> bool:
         if node not in self._cgroup_v2:

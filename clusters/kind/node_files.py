@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clusters.local.runtimes.common import oci_version_wrapper
+from clusters.toolbox.runtimes.common import oci_version_wrapper
 
 CNI_CONFIG = "/etc/cni/net.d/10-rcc-podnet.conflist"
 CNI_TEMPLATE = "/kind/rcc-podnet.conflist.template"

@@ -9,7 +9,7 @@ the same image from what this machine can get:
 2. kind v0.33.0's own base files (its module source, ``images/base/files``)
    and the same systemd clean-up and enabled units as its base Dockerfile;
 3. the local cluster's Go-built binaries (containerd, runc, crictl, kubelet,
-   kubectl, the control plane, etcd; ``clusters.local.binaries``) plus kubeadm,
+   kubectl, the control plane, etcd; ``clusters.toolbox.binaries``) plus kubeadm,
    kube-proxy and CoreDNS, each under its own cache key so the local cluster's
    ``kubernetes-<version>`` entry is never rebuilt;
 4. the images kubeadm lists, pre-loaded (``clusters.kind.node_images``);
@@ -33,10 +33,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from clusters.kind import node_files, node_images
-from clusters.local.runtimes.runc import RUNC_COMPONENT
-from clusters.local.binaries import (GoComponent, default_cache_dir, ensure_binaries, kubernetes_component,
-                                     _ensure_component)
-from clusters.local.errors import ClusterError
+from clusters.toolbox.binaries import (GoComponent, default_cache_dir, ensure_binaries, ensure_component,
+                                       kubernetes_component)
+from clusters.toolbox.errors import ClusterError
+from clusters.toolbox.kubernetes_source import go_module_dir, pause_source
+from clusters.toolbox.runtimes.runc import RUNC_COMPONENT
 
 KIND_VERSION = "v0.33.0"
 KUBERNETES_VERSION = "v1.37.2"
@@ -85,12 +86,12 @@ def ensure_node_image(env: Mapping[str, str] | None = None, progress: Progress =
     cache = default_cache_dir()
     kind_dir = kind_module_dir()
     binaries = _binaries(version, cache, progress)
-    pause_source = kubernetes_source(version) / "build/pause/linux/pause.c"
+    pause = pause_source(version)
     key = input_key({
         "debian": f"{DEBIAN_SUITE} {' '.join(DEBIAN_PACKAGES)}",
         "kind": f"{KIND_VERSION} {_tree_digest(kind_dir / 'images/base/files')}",
         "binaries": " ".join(sorted(f"{n}={_file_digest(p)}" for n, p in binaries.items())),
-        "pause": _file_digest(pause_source),
+        "pause": _file_digest(pause),
         "recipe": " ".join(_file_digest(Path(m.__file__)) for m in (node_files, node_images))
                   + _file_digest(Path(__file__)),
     })
@@ -111,7 +112,7 @@ def ensure_node_image(env: Mapping[str, str] | None = None, progress: Progress =
         archives_dir = cache / "kind-node" / "archives"
         shutil.rmtree(archives_dir, ignore_errors=True)
         archives_dir.mkdir(parents=True)
-        archives = node_images.build_archives(images, binaries, pause_source, rootfs, archives_dir)
+        archives = node_images.build_archives(images, binaries, pause, rootfs, archives_dir)
         node_images.preload(rootfs, archives, binaries["containerd"], binaries["ctr"], progress)
         _write_node_files(rootfs, next(i for i in images if "/pause:" in i))
         _import(env, rootfs, keyed)
@@ -149,13 +150,7 @@ def ensure_kind(progress: Progress = print) -> Path:
 
 
 def kind_module_dir() -> Path:
-    info = json.loads(_go(["go", "mod", "download", "-json", f"sigs.k8s.io/kind@{KIND_VERSION}"]))
-    return Path(info["Dir"])
-
-
-def kubernetes_source(version: str) -> Path:
-    info = json.loads(_go(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"]))
-    return Path(info["Dir"])
+    return go_module_dir("sigs.k8s.io/kind", KIND_VERSION)
 
 
 def _go(argv: list[str], extra_env: Mapping[str, str] | None = None) -> str:
@@ -170,7 +165,7 @@ def _binaries(version: str, cache: Path, progress: Progress) -> dict[str, Path]:
     # runc v1.3.3 as the local cluster builds it (Debian's 1.1.5 fails on runtime-spec 1.3 bundles).
     paths = dict(ensure_binaries(version, set(), cache_dir=cache, progress=progress, extra=(RUNC_COMPONENT,)).paths)
     for component in node_components(version):
-        paths.update(_ensure_component(component, cache, None, progress))
+        paths.update(ensure_component(component, cache, None, progress))
     return paths
 
 

@@ -3,7 +3,7 @@
 No registry is reachable, and kubeadm's static Pods, its kube-proxy DaemonSet,
 CoreDNS and every sandbox name images under ``registry.k8s.io``. Each one is
 built as a single-layer OCI archive with the project's own writer
-(``clusters.local.images.write_oci_archive``), tagged with exactly the name
+(``clusters.toolbox.images.write_oci_archive``), tagged with exactly the name
 kubeadm asks for (``kubeadm config images list``), and imported into the node
 rootfs's containerd store by a short-lived containerd run against that store,
 the way ``kind build node-image`` pre-loads its images (``--no-unpack``).
@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from clusters.local.errors import ClusterError
-from clusters.local.images import LayerEntry, compile_pause, write_oci_archive
+from clusters.toolbox.errors import ClusterError
+from clusters.toolbox.images import LayerEntry, compile_pause, write_oci_archive
 
 Progress = Callable[[str], None]
 

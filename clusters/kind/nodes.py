@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 
 _EXPERIMENTAL_ENGINES = ("podman", "nerdctl")
 

@@ -33,8 +33,8 @@ from clusters.kind.containerd import handler_additions
 from clusters.kind.evidence import CONTAINERD_CONFIG, KindEvidence
 from clusters.kind.nodes import NodeShell, engine_for, require_engine
 from clusters.kind.topology import DEFAULT_TOPOLOGY, KindNode, load_topology
-from clusters.local.errors import ClusterError
-from clusters.local.images import build_test_image
+from clusters.toolbox.errors import ClusterError
+from clusters.toolbox.images import build_test_image
 
 Progress = Callable[[str], None]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from clusters.topology_file import dns_label, load_checked
-from clusters.local.topology import Taint
+from clusters.toolbox.topology_file import dns_label, load_checked
+from clusters.toolbox.topology_records import Taint
 
 DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
 

@@ -6,7 +6,7 @@ pure parts (topology parsing, config generation) sit in their own modules so
 they can be unit-tested without it.
 """
 
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 from clusters.local.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
 __all__ = ["ClusterError", "DEFAULT_TOPOLOGY", "Topology", "load_topology"]

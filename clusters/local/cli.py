@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from clusters.local.cluster import LocalCluster
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import DEFAULT_STATE_ROOT
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
 

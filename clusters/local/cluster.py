@@ -19,10 +19,12 @@ from pathlib import Path
 
 import yaml
 
-from clusters.local import config, host, images, lifecycle_lock, processes, runtimes
-from clusters.local.binaries import Binaries, default_cache_dir, ensure_binaries
+from clusters.local import config, lifecycle_lock, processes
+from clusters.toolbox import host, images, runtimes
+from clusters.toolbox.binaries import Binaries, default_cache_dir, ensure_binaries
+from clusters.toolbox.kubernetes_source import pause_source
 from clusters.local.cri import NodeCRI, cri_for
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import DEFAULT_STATE_ROOT, ClusterLayout, NodeLayout
 from clusters.local.certificates import issue_control_plane, issue_kubelet, write_kubeconfig
 from clusters.local.pki import CertPair, ClusterPKI
@@ -110,7 +112,7 @@ class LocalCluster:
             self.progress(f"cluster {self.topology.name}: cleaning up an earlier run that is not healthy")
             self._down()
         host.require_cgroup_v1_or_v2()
-        host.require_free_ports(self._endpoints())
+        host.require_free_ports(config.endpoints(self.topology))
         binaries = self.ensure_binaries()
         archives = self._image_archives()
         try:
@@ -145,21 +147,12 @@ class LocalCluster:
         host.unmount_all_under(self.layout.root)
         added = host.iptables_chains() - set(state.iptables_before) if state.iptables_before else set()
         host.remove_iptables_chains({c for c in added if c.rsplit("/", 1)[1].startswith("KUBE-")})
-        shared = {"mounted_hugetlb": state.mounted_hugetlb, "created_run_containerd": state.created_run_containerd,
-                  "created_var_lib_kubelet": state.created_var_lib_kubelet,
-                  "raised_inotify_from": state.raised_inotify_from}
+        shared = {duty: getattr(state, duty) for duty in host_state.DUTIES}
         if any(shared.values()) and self._hand_over(shared):
             self.progress(f"cluster {self.topology.name}: another local cluster still runs; it inherits the "
                           f"host-wide changes to undo")
         else:
-            if state.mounted_hugetlb:
-                host.unmount_hugetlb()
-            if state.created_run_containerd:
-                shutil.rmtree("/run/containerd", ignore_errors=True)
-            if state.created_var_lib_kubelet:
-                shutil.rmtree(KUBELET_DEVICE_PLUGIN_SOCKET.parents[1], ignore_errors=True)
-            if state.raised_inotify_from:
-                host.restore_inotify_instances(state.raised_inotify_from)
+            host_state.undo_host_wide(state, KUBELET_DEVICE_PLUGIN_SOCKET.parents[1])
         self._remove_state_folder(keep_logs)
         self._state = HostState()
         self.progress(f"cluster {self.topology.name}: down, host restored")
@@ -381,34 +374,9 @@ class LocalCluster:
             pass
 
     def _image_archives(self) -> list[Path]:
-        folder = self.cache_dir / "images" / self.topology.kubernetes_version
-        test = folder / images.archive_name(images.TEST_IMAGE)
-        pause = folder / images.archive_name(images.PAUSE_IMAGE)
-        if not test.exists():
-            images.build_test_image(folder)
-        if not pause.exists():
-            images.build_pause_image(folder, self._pause_source())
-        return [pause, test]
-
-    def _pause_source(self) -> Path:
-        modcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True).stdout.strip()
-        source = Path(modcache) / f"k8s.io/kubernetes@{self.topology.kubernetes_version}/build/pause/linux/pause.c"
-        if not source.exists():
-            subprocess.run(["go", "mod", "download", f"k8s.io/kubernetes@{self.topology.kubernetes_version}"],
-                           capture_output=True, cwd="/")
-        if not source.exists():
-            raise ClusterError(f"the pause source {source} is missing; install Go so it can be downloaded")
-        return source
-
-    def _endpoints(self) -> list[tuple[str, int, str]]:
-        ports = self.topology.ports
-        endpoints = [("127.0.0.1", ports.apiserver, "kube-apiserver"), ("127.0.0.1", ports.etcd_client, "etcd"),
-                     ("127.0.0.1", ports.etcd_peer, "etcd"),
-                     ("127.0.0.1", ports.controller_manager, "kube-controller-manager"),
-                     ("127.0.0.1", ports.scheduler, "kube-scheduler")]
-        for spec in self.topology.nodes:
-            endpoints += [(spec.address, 10250, f"kubelet {spec.name}"), (spec.address, 10248, f"kubelet {spec.name}")]
-        return endpoints
+        """The pause and test images every node imports, built once per Kubernetes version into the cache."""
+        version = self.topology.kubernetes_version
+        return images.ensure_node_archives(self.cache_dir / "images" / version, lambda: pause_source(version))
 
     # --- state file -----------------------------------------------------------------
 

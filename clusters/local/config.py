@@ -218,3 +218,15 @@ def scheduler_args(topology: Topology, layout: ClusterLayout, serving: CertPair)
         "--profiling=false",
         "--v=1",
     ]
+
+
+def endpoints(topology: Topology) -> list[tuple[str, int, str]]:
+    """Every address and port the cluster's components listen on, with who: checked free before `up`."""
+    ports = topology.ports
+    found = [("127.0.0.1", ports.apiserver, "kube-apiserver"), ("127.0.0.1", ports.etcd_client, "etcd"),
+             ("127.0.0.1", ports.etcd_peer, "etcd"),
+             ("127.0.0.1", ports.controller_manager, "kube-controller-manager"),
+             ("127.0.0.1", ports.scheduler, "kube-scheduler")]
+    for spec in topology.nodes:
+        found += [(spec.address, 10250, f"kubelet {spec.name}"), (spec.address, 10248, f"kubelet {spec.name}")]
+    return found

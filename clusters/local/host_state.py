@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusters.local.processes import ProcessRecord
+from clusters.toolbox import host
 
 
 @dataclass
@@ -84,3 +86,15 @@ def merge_duty(mine: bool | int, inherited: bool | int) -> bool | int:
     held = [v for v in (mine, inherited) if v]
     limits = [v for v in held if not isinstance(v, bool)]
     return min(limits) if limits else bool(held) if isinstance(mine, bool) else 0
+
+
+def undo_host_wide(state: HostState, device_plugin_dir: Path) -> None:
+    """Undo the host-wide changes (DUTIES) `up` recorded, when no other local cluster still needs them."""
+    if state.mounted_hugetlb:
+        host.unmount_hugetlb()
+    if state.created_run_containerd:
+        shutil.rmtree("/run/containerd", ignore_errors=True)
+    if state.created_var_lib_kubelet:
+        shutil.rmtree(device_plugin_dir, ignore_errors=True)
+    if state.raised_inotify_from:
+        host.restore_inotify_instances(state.raised_inotify_from)

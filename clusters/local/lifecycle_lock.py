@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 
 WAIT_SECONDS = 900.0  # a cold build of every binary happens inside `up`
 

@@ -13,10 +13,10 @@ import subprocess
 from pathlib import Path
 
 from clusters.local.cluster import LocalCluster, Progress
-from clusters.local.host import CGROUP_V1
+from clusters.toolbox.host import CGROUP_V1
 from clusters.local.layout import DEFAULT_STATE_ROOT
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
-from clusters import procfs
+from clusters import pod_processes, procfs
 from clusters.provider import RuntimeSighting, SandboxInfo
 
 _CGROUP_CONTROLLER = {"memory": "memory", "cpu": "cpu", "pids": "pids", "cpuset": "cpuset", "hugetlb": "hugetlb"}
@@ -54,6 +54,14 @@ class LocalEvidence:
 
     def cri_runtime_tables(self, node: str) -> list[str] | None:
         return self.cluster.cri(node).runtime_tables()
+
+    def pod_processes(self, node: str, pod_uid: str, sandbox_id: str,
+                      container_ids: list[str]) -> pod_processes.PodProcesses:
+        """Every node is this host: its /proc and /sys/fs/cgroup, seeded with the pids the node's CRI reports."""
+        run = lambda argv: subprocess.run(argv, capture_output=True, text=True, timeout=60)  # noqa: E731
+        pids = pod_processes.cri_pids_from_crictl(lambda *args: self.cluster.crictl(node, *args), sandbox_id,
+                                                  container_ids)
+        return pod_processes.pod_processes(run, node, str(CGROUP_V1), pod_uid, [sandbox_id, *container_ids], pids)
 
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
         """Every node is this host: its /proc shows the sandbox's shim and runtime (clusters/procfs.py).

@@ -11,47 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from clusters.topology_file import dns_label, load_checked
+from clusters.toolbox.topology_file import dns_label, load_checked
+from clusters.toolbox.topology_records import ISOLATION_CLASSES, RUNTIME_TYPES, Runtime, Taint
 
 DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
 
 
-
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: str
-
-
-# The OCI runtimes a topology can name (`type:`), and the isolation each is meant to give
-# (SPEC RC-USE-8): the class a handler of that runtime must show, unless the file says otherwise.
-RUNTIME_TYPES = {"runc": "shared-kernel", "crun": "shared-kernel", "runsc": "user-space-kernel"}
-ISOLATION_CLASSES = ("shared-kernel", "user-space-kernel", "vm")
 # The CRI implementations a node can run (`cri:`).
 CRI_KINDS = ("containerd", "crio")
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """A real OCI runtime binary a handler runs with.
-
-    `binary` is either an absolute host path or the name of a binary the project builds
-    (e.g. `runc`). `oci_version` pins the bundle's ociVersion for a runtime older than
-    the runtime-spec containerd writes (Debian bookworm's crun 1.8 accepts 1.0.x only).
-    `type` says which runtime it is (runc, crun, runsc: how a CRI must be told to call it),
-    `isolation` the class its Pods must show (RC-USE-8): the declaration the suite checks.
-    """
-
-    name: str
-    binary: str
-    oci_version: str | None = None
-    type: str = "runc"
-    isolation: str = "shared-kernel"
-
-    @property
-    def from_host(self) -> bool:
-        return self.binary.startswith("/")
 
 
 @dataclass(frozen=True)
@@ -157,8 +124,17 @@ def _parse_runtime(name: str, spec: dict) -> Runtime:
     isolation = str(spec.get("isolation") or RUNTIME_TYPES[kind])
     if isolation not in ISOLATION_CLASSES:
         raise ValueError(f"runtime {name}: isolation {isolation!r} is not one of {', '.join(ISOLATION_CLASSES)}")
+    flags = spec.get("flags") or {}
+    if not isinstance(flags, dict) or (flags and kind != "runsc"):
+        raise ValueError(f"runtime {name}: `flags` must be a mapping of runsc flags, for a runtime of type runsc")
+    relocate = spec.get("relocateCgroups")
+    if relocate is not None and kind == "runsc":
+        raise ValueError(f"runtime {name}: `relocateCgroups` applies to runc-compatible runtimes only")
     return Runtime(name=name, binary=binary, oci_version=str(spec["ociVersion"]) if spec.get("ociVersion") else None,
-                   type=kind, isolation=isolation)
+                   type=kind, isolation=isolation,
+                   flags=tuple(sorted((str(k), str(v).lower() if isinstance(v, bool) else str(v))
+                                      for k, v in flags.items())),
+                   relocate_cgroups=dns_label(relocate, "relocateCgroups") if relocate is not None else None)
 
 
 def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:

@@ -92,7 +92,24 @@ BROKEN_VARIANTS = (
     # and share the node's kernel as promised; only the runtime's own state on the node shows runc.
     BrokenVariant("crun-handler-runs-runc", frozenset({"RC-USE-8"}),
                   rewired=("crun", {"binary": "runc", "type": "crun"})),
+    # What runs the Pod escapes a Pod cgroup sized right (RC-OVH-8). RC-OVH-7 alone would miss it: the kubelet
+    # makes and sizes the Pod cgroup whatever the runtime then does, and RC-OVH-7 reads only that cgroup's files.
+    # Here a front between the CRI (containerd's shim, CRI-O's conmon) and runc rewrites each bundle's
+    # cgroupsPath, as a shim or runtime that mishandles it would: handler runc's sandboxes and containers, on
+    # containerd and CRI-O nodes, land beside the Pod cgroup. Each container keeps its own limit, so the memory
+    # attempt is still refused: the membership test fails, the enforcement test passes.
+    BrokenVariant("runc-pods-escape-their-cgroup", frozenset({"RC-OVH-8"}),
+                  rewired=("runc", {"binary": "runc", "relocateCgroups": "escaped"})),
 )
+
+# Only where the base topology has a `gvisor` handler: runsc's own setting `ignore-cgroups` (a runsc flag, set
+# through the gVisor shim's runsc.toml) makes runsc skip joining the container's cgroup before it starts the
+# gofer and the sandbox, so both stay in the shim's cgroup, outside the Pod's. RC-OVH-7 alone would miss it
+# (the Pod cgroup is sized right, and empty). The sentry then holds the Pod's memory with no host bound:
+# the membership test fails, and so does the enforcement test unless gVisor refuses the memory itself.
+GVISOR_IGNORES_CGROUPS = BrokenVariant("gvisor-ignores-cgroups", frozenset({"RC-OVH-8"}),
+                                       rewired=("gvisor", {"binary": "runsc", "type": "runsc",
+                                                           "flags": {"ignore-cgroups": True}}))
 
 # Only where the base topology has a `gvisor` handler: it runs runc while promising a user-space kernel.
 GVISOR_RUNS_RUNC = BrokenVariant("gvisor-handler-runs-runc", frozenset({"RC-USE-8"}),
@@ -104,4 +121,4 @@ def variants_for(base: Path) -> tuple[BrokenVariant, ...]:
     """The broken variants that apply to a topology (the gVisor one needs a `gvisor` handler there)."""
     raw = yaml.safe_load(base.read_text())
     has_gvisor = any(h["name"] == "gvisor" for n in raw["nodes"] for h in n["handlers"])
-    return BROKEN_VARIANTS + ((GVISOR_RUNS_RUNC,) if has_gvisor else ())
+    return BROKEN_VARIANTS + ((GVISOR_RUNS_RUNC, GVISOR_IGNORES_CGROUPS) if has_gvisor else ())

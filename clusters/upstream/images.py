@@ -22,7 +22,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusters.local import images as local_images
+from clusters.toolbox import images as local_images
 from clusters.local.cluster import LocalCluster
 
 BUSYBOX = "registry.k8s.io/e2e-test-images/busybox:1.37.0-2"

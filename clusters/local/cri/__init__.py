@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from clusters.local.binaries import Binaries, GoComponent
-from clusters.local.errors import ClusterError
+from clusters.toolbox.binaries import Binaries, GoComponent
+from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import NodeLayout
 from clusters.local.topology import NodeSpec, Topology
 

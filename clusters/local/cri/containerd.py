@@ -13,11 +13,12 @@ from pathlib import Path
 
 import tomli_w
 
-from clusters.local import config, host, images, processes
-from clusters.local.binaries import Binaries, GoComponent
-from clusters.local.errors import ClusterError
+from clusters.local import config, processes
+from clusters.toolbox import host, images
+from clusters.toolbox.binaries import Binaries, GoComponent
+from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import NodeLayout
-from clusters.local.runtimes import runtime_for
+from clusters.toolbox.runtimes import runtime_for
 from clusters.local.topology import NodeSpec, Topology
 
 CRI_RUNTIME_PLUGIN = "io.containerd.cri.v1.runtime"

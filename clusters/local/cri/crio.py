@@ -24,14 +24,15 @@ from pathlib import Path
 import tomli_w
 
 from clusters.capabilities import missing_capabilities, wrapper_script
-from clusters.local import config, host, images
-from clusters.local.binaries import Binaries, GoComponent
+from clusters.local import config
+from clusters.toolbox import host, images
+from clusters.toolbox.binaries import Binaries, GoComponent
 from clusters.local.cri.crio_config import (ANNOTATION_SOURCE, CONMON, HANDLER_ANNOTATION, POLICY, REGISTRIES_ENV,
                                             STATUS_SOURCE, CrioPaths, crio_component, crio_config,
                                             oom_score_wrapper)
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import NodeLayout
-from clusters.local.runtimes import runtime_for
+from clusters.toolbox.runtimes import runtime_for
 from clusters.local.topology import NodeSpec, Topology
 
 # CRI-O's built-in configuration always has a `crun` table (runtime_path looked up in PATH).

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusters.local.binaries import GoComponent
-from clusters.local.runtimes.common import bundle_rewriting_front
+from clusters.toolbox.binaries import GoComponent
+from clusters.toolbox.runtimes.common import bundle_rewriting_front
 
 # The only CRI-O release the Go module proxy serves (v1.34.1+ and v1.35+ are refused).
 CRIO_VERSION = "v1.34.0"

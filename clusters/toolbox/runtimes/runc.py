@@ -7,8 +7,8 @@ RuntimeDefault seccomp profile can be applied.
 
 from __future__ import annotations
 
-from clusters.local.binaries import GoComponent
-from clusters.local.runtimes.common import RuncCompatible
+from clusters.toolbox.binaries import GoComponent
+from clusters.toolbox.runtimes.common import RuncCompatible
 
 RUNC_VERSION = "v1.3.3"
 RUNC_COMPONENT = GoComponent(name="runc", module="github.com/opencontainers/runc", version=RUNC_VERSION,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clusters.local.binaries import Binaries, GoComponent
-from clusters.local.topology import Runtime
+from clusters.toolbox.binaries import Binaries, GoComponent
+from clusters.toolbox.topology_records import Runtime
 
 RUNC_SHIM = "io.containerd.runc.v2"
 
@@ -50,6 +50,25 @@ exec {real_binary} "$@"
 """
 
 
+def with_cgroups_relocated(runtime: Runtime, real: Path, folder: Path) -> Path:
+    """`real`, or (a broken variant's runtime) a front that moves the container's cgroup out of the Pod's.
+
+    `"cgroupsPath": "/<node root>/kubepods/…/pod<uid>/<id>"` (containerd and CRI-O with cgroupfs alike)
+    becomes `"/<node root>/<relocate_cgroups>/<id>"`: still under the node's cgroup root, so `down`
+    removes it with the node's tree, but beside the Pod cgroup instead of below it. The container
+    keeps its own resources (its limit still holds); the Pod cgroup is sized right and holds nothing.
+    """
+    if not runtime.relocate_cgroups:
+        return real
+    front = folder / f"{runtime.name}-relocating"
+    front.parent.mkdir(parents=True, exist_ok=True)
+    front.write_text(bundle_rewriting_front(
+        real, f"BROKEN ON PURPOSE: moves every container's cgroup out of the Pod cgroup (relocateCgroups).",
+        [f's|"cgroupsPath": *"\\(/[^/"]*\\)/[^"]*/\\([^/"]*\\)"|"cgroupsPath":"\\1/{runtime.relocate_cgroups}/\\2"|']))
+    front.chmod(0o755)
+    return front
+
+
 def oci_version_wrapper(real_binary: Path, oci_version: str) -> str:
     """A front for an OCI runtime that only accepts an older runtime-spec version.
 
@@ -84,7 +103,8 @@ class RuncCompatible:
         return ()
 
     def executable(self, runtime: Runtime, binaries: Binaries, folder: Path) -> Path:
-        return with_oci_version_pin(runtime, resolved_binary(runtime, binaries), folder)
+        pinned = with_oci_version_pin(runtime, resolved_binary(runtime, binaries), folder)
+        return with_cgroups_relocated(runtime, pinned, folder)
 
     def containerd_table(self, path: Path) -> dict:
         return runc_shim_table(path)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 
 CONTAINERD_VERSION = "v2.4.2"
 ETCD_VERSION = "v3.6.7"
@@ -138,7 +138,7 @@ def ensure_binaries(kubernetes_version: str, runtime_binaries: set[str], cache_d
     user_dir = user_dir or (Path(os.environ["RCC_BIN_DIR"]) if os.environ.get("RCC_BIN_DIR") else None)
     paths: dict[str, Path] = {}
     for component in (kubernetes_component(kubernetes_version), *support_components(), *extra):
-        paths.update(_ensure_component(component, cache_dir, user_dir, progress))
+        paths.update(ensure_component(component, cache_dir, user_dir, progress))
     for binary in sorted(runtime_binaries):
         if not os.access(binary, os.X_OK):
             raise ClusterError(f"OCI runtime {binary} is missing; run: apt-get install -y {DEBIAN_PACKAGES}")
@@ -153,7 +153,7 @@ def _cni_dir() -> Path:
                        f"run: apt-get install -y containernetworking-plugins")
 
 
-def _ensure_component(component: GoComponent, cache_dir: Path, user_dir: Path | None,
+def ensure_component(component: GoComponent, cache_dir: Path, user_dir: Path | None,
                       progress: Progress) -> dict[str, Path]:
     if user_dir and all((user_dir / c).exists() for c in component.binaries):
         progress(f"binaries: {component.name} from {user_dir}")

@@ -16,7 +16,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CGROUP_V2_HYBRID = CGROUP_V1 / "unified"

@@ -7,7 +7,7 @@ does not apply to sandboxes, so the pin cannot be done in containerd's config).
 
 from __future__ import annotations
 
-from clusters.local.runtimes.common import RuncCompatible
+from clusters.toolbox.runtimes.common import RuncCompatible
 
 
 class Crun(RuncCompatible):

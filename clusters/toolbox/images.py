@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -138,6 +139,17 @@ def build_pause_image(dest_dir: Path, pause_source: Path, reference: str = PAUSE
     archive = dest_dir / archive_name(reference)
     write_oci_archive(archive, reference, entries, {"Entrypoint": ["/pause"]})
     return archive
+
+
+def ensure_node_archives(folder: Path, pause_source: Callable[[], Path]) -> list[Path]:
+    """The pause and test image archives in ``folder``, built where missing; ``pause_source`` finds pause.c."""
+    test = folder / archive_name(TEST_IMAGE)
+    pause = folder / archive_name(PAUSE_IMAGE)
+    if not test.exists():
+        build_test_image(folder)
+    if not pause.exists():
+        build_pause_image(folder, pause_source())
+    return [pause, test]
 
 
 def compile_pause(source: Path, dest: Path) -> Path:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import tomli_w
 
-from clusters.local import host
-from clusters.local.binaries import Binaries, GoComponent
-from clusters.local.errors import ClusterError
-from clusters.local.runtimes.common import resolved_binary
-from clusters.local.topology import Runtime
+from clusters.toolbox import host
+from clusters.toolbox.binaries import Binaries, GoComponent
+from clusters.toolbox.errors import ClusterError
+from clusters.toolbox.runtimes.common import resolved_binary
+from clusters.toolbox.topology_records import Runtime
 
 GVISOR_MODULE = "gvisor.dev/gvisor"
 GVISOR_VERSION = "v0.0.0-20260905035102-160fafc42237"
@@ -49,9 +49,10 @@ def gvisor_component(needs_oom_patch: bool | None = None) -> GoComponent:
     )
 
 
-def shim_config(runsc: Path, root: Path) -> dict:
-    """The shim's runsc.toml: which runsc it calls, runsc's state root, and runsc's flags."""
-    return {"binary_name": str(runsc), "root": str(root), "runsc_config": dict(RUNSC_FLAGS)}
+def shim_config(runsc: Path, root: Path, flags: dict[str, str] | None = None) -> dict:
+    """The shim's runsc.toml: which runsc it calls, runsc's state root, and runsc's flags (the topology's
+    `flags` added to the project's own)."""
+    return {"binary_name": str(runsc), "root": str(root), "runsc_config": {**RUNSC_FLAGS, **(flags or {})}}
 
 
 class Runsc:
@@ -76,7 +77,7 @@ class Runsc:
         for link, target in ((own / "runsc", runsc), (own / SHIM_BINARY, shim)):
             link.unlink(missing_ok=True)
             link.symlink_to(target)
-        (own / CONFIG_FILE).write_text(tomli_w.dumps(shim_config(own / "runsc", own / "root")))
+        (own / CONFIG_FILE).write_text(tomli_w.dumps(shim_config(own / "runsc", own / "root", dict(runtime.flags))))
         return own / "runsc"
 
     def containerd_table(self, path: Path) -> dict:

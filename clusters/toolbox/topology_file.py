@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import yaml
 
-from clusters.local.errors import ClusterError
+from clusters.toolbox.errors import ClusterError
 
 T = TypeVar("T")
 

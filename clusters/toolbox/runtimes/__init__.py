@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from clusters.local.binaries import Binaries, GoComponent
-from clusters.local.errors import ClusterError
-from clusters.local.runtimes import crun, runc, runsc
-from clusters.local.topology import Runtime
+from clusters.toolbox.binaries import Binaries, GoComponent
+from clusters.toolbox.errors import ClusterError
+from clusters.toolbox.runtimes import crun, runc, runsc
+from clusters.toolbox.topology_records import Runtime
 
 
 class OCIRuntime(Protocol):
