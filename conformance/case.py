@@ -173,6 +173,11 @@ class Case:
         self._check_infrastructure()  # a lost node or API server ends the wait at once
         self._watch().sleep(seconds)
 
+    def until_change(self, seconds: float) -> None:
+        """The sleep of a wait written outside Case (`wait_for(..., sleep=case.until_change)`): it wakes on a
+        change in the namespace and stops the wait at once when a node the test uses, or the API server, is lost."""
+        self._sleep(seconds)
+
     def _check_infrastructure(self) -> None:
         """Raise InfrastructureFault if a node this test uses (or the API server) is lost (conformance.infrastructure)."""
         if self.settings.faults is not None:
