@@ -40,6 +40,9 @@ class NodeEvidence(Protocol):
     def cri_runtime_tables(self, node: str) -> list[str] | None:
         """The runtime table keys of the node's CRI configuration, when readable."""
 
+    # Optional (read with getattr): cri_reports_handlers(node) -> bool | None, whether the node's CRI
+    # lists handlers in its CRI Status, the list the kubelet publishes as Node.status.runtimeHandlers.
+
 
 @dataclass(frozen=True)
 class RuntimeSighting:

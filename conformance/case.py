@@ -98,6 +98,14 @@ class Case:
         """The runtime table keys of the node's CRI configuration (None if unreadable; needs node-evidence)."""
         return self.settings.evidence.cri_runtime_tables(node) if self.settings.evidence else None
 
+    def cri_lists_handlers(self, node: str) -> bool | None:
+        """Whether the node's CRI lists runtime handlers in its own CRI Status (None: cannot be asked here).
+
+        The kubelet publishes Node.status.runtimeHandlers from that list; containerd 1.7 sends none.
+        """
+        ask = getattr(self.settings.evidence, "cri_reports_handlers", None)
+        return ask(node) if callable(ask) else None
+
     def plain(self, obj: Any) -> Any:
         """A client model as the plain JSON the API server sent, for comparing and attaching."""
         return to_dict(self.kube, obj)
@@ -195,8 +203,18 @@ class Case:
 
     def runtime_class(self, handler: str, overhead: dict[str, str] | None = None,
                       node_selector: dict[str, str] | None = None,
-                      tolerations: list[dict[str, Any]] | None = None, name: str | None = None) -> str:
+                      tolerations: list[dict[str, Any]] | None = None, name: str | None = None,
+                      reach_platform_pool: bool = True) -> str:
+        """A RuntimeClass of this run. For a handler only a platform class's scheduling reaches (a tainted
+        pool), it copies that scheduling unless told not to (`reach_platform_pool=False`: a test that
+        places the Pod where the handler is NOT)."""
         name = name or self.unique("rc")
+        copied = self.settings.facts.scheduling_for(handler) \
+            if reach_platform_pool and node_selector is None and tolerations is None else None
+        if copied is not None:
+            # The handler lives only on nodes a plain Pod cannot reach: the class reaches them the
+            # way the platform's own class for that handler does (its nodeSelector and tolerations).
+            node_selector, tolerations = copied
         pinned = (node_selector or {}).get("kubernetes.io/hostname")
         if pinned:
             self.nodes_in_use.add(pinned)

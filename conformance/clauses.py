@@ -76,6 +76,8 @@ _CLAUSES = (
     Clause("RC-SCH-5", "a Pod without that RuntimeClass or toleration is not scheduled onto the tainted node",
            ("admin", "disruptive")),
     Clause("RC-SCH-6", "a RuntimeClass without scheduling adds no nodeSelector or tolerations", ("admin",)),
+    Clause("RC-SCH-7", "every RuntimeClass the cluster serves can be used as declared: some schedulable node "
+                       "admits it, and every node it admits runs its handler", ()),
     Clause("RC-OVH-1", "overhead.podFixed is copied into the Pod's spec.overhead at admission", ("admin",)),
     Clause("RC-OVH-2", "a RuntimeClass without overhead leaves spec.overhead empty", ("admin",)),
     Clause("RC-OVH-3", "a Pod whose spec.overhead differs from its RuntimeClass's is rejected, 403; an identical "

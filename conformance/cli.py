@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "terminal, reports/runs/<run-id>/ with html/index.html, summary.json and junit.xml.")
     for heading in options.GROUPS:  # every option and its help come from conformance/options.py
         options.add_to_argparse(sub.add_argument_group(heading), options.shown(heading))
+    listing = commands.add_parser(
+        "images", allow_abbrev=False, help="print every image a run pulls, one a line (to mirror them)",
+        description="Print every image a run with these options pulls, one a line: mirror them into your "
+                    "registry, then run with --image-mirror REGISTRY (docs/existing-clusters.md).")
+    listing.add_argument("--cluster", choices=options.CLUSTERS, default="existing",
+                         help="the provider of the run (default: existing; local and kind load their own image)")
+    listing.add_argument("--test-image", metavar="IMAGE", help="as for `run`")
+    listing.add_argument("--image-mirror", metavar="REGISTRY", help="as for `run`: print the mirrored names")
     return parser
 
 
@@ -64,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         print("rcc-conformance: choose a command, e.g. `rcc-conformance run -n 2`", file=sys.stderr)
         return 4
+    if parsed.command == "images":
+        if rest:
+            parser.error(f"images: unknown arguments {' '.join(rest)}")
+        from conformance.images import run_images
+
+        print("\n".join(run_images(parsed.cluster, parsed.test_image, parsed.image_mirror)))
+        return 0
     return run.execute(run.RunnerOptions(report_dir=parsed.report_dir, history=parsed.history,
                                          run_id=parsed.run_id, kubeconfig=parsed.kubeconfig),
                        pytest_args(parsed) + rest)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import pytest
 
+from conformance import images
+
 from conformance.case import Case
 from conformance.infrastructure_watch import FaultBoard, board_path
 from conformance.settings import RunSettings
 from conformance.selection import handlers_under_test
-from conformance.session import RunOptions, evidence_for
+from conformance.session import RunOptions, evidence_for, owns_cluster
 from conformance.stash_keys import KUBE, POOL, PROVIDER, STATE
 from conformance.xdist_role import worker_id
 
@@ -25,12 +27,12 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
         pytest.skip("no cluster: run the suite as `pytest suites` (or with --cluster/--kubeconfig)")
     state = config.stash[STATE]
     worker = worker_id(config)
-    evidence, _ = evidence_for(config.stash[PROVIDER], state.options, config.stash[KUBE])
+    evidence, _ = evidence_for(config.stash[PROVIDER], config.stash[KUBE])
     settings = RunSettings(run_id=state.options.run_id, worker=worker,
                            image=state.options.image or default_image(state.options),
                            timeouts=state.options.timeouts,
                            facts=state.facts, evidence=evidence, isolation=state.isolation,
-                           namespaces_swept_at_end=config.stash[PROVIDER] is not None,
+                           namespaces_swept_at_end=owns_cluster(config.stash[PROVIDER]),
                            faults=FaultBoard(board_path(state.options.run_id)))
     case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
                 record_property=record_property, pool=config.stash.get(POOL, None))
@@ -53,9 +55,5 @@ def handlers(request: pytest.FixtureRequest) -> list[str]:
 
 
 def default_image(options: RunOptions) -> str:
-    # Both providers build the busybox test image here and load it into the nodes (no registry needed).
-    if options.cluster in ("local", "kind"):
-        from clusters.toolbox.images import TEST_IMAGE
-
-        return TEST_IMAGE
-    return "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"
+    """The provider's test image (local and kind load theirs into the nodes), --test-image or the mirror's."""
+    return images.test_image(options.cluster, options.image, options.image_mirror)

@@ -20,6 +20,7 @@ import queue
 import threading
 
 from conformance import manifests
+from conformance import pull_secret
 from conformance.kube import Kube, ignore_not_found, rejection
 from conformance.waiting import WaitTimeout, wait_for
 
@@ -93,3 +94,4 @@ def await_default_service_account(kube: Kube, namespace: str, timeout: float) ->
              lambda: True if rejection(lambda: kube.core.read_namespaced_service_account(
                  "default", namespace)) is None else None,
              timeout=timeout, interval=0.1)
+    pull_secret.give(kube, namespace)  # --image-pull-secret: the registry Secret, for every Pod here

@@ -113,6 +113,16 @@ OPTIONS: tuple[Option, ...] = (
            metavar="HANDLER=CLASS[:RUNTIME]"),
     Option(("--node-probe",), "existing cluster: node evidence through a privileged probe Pod per node (hostPID) "
            "in a namespace of its own (RC-USE-2, RC-USE-3, RC-USE-8, RC-OVH-7)", action="store_true"),
+    Option(("--image-mirror",), "registry that replaces the registry of every image the run pulls, for clusters "
+           "that cannot reach registry.k8s.io (`rcc-conformance images` lists them)", metavar="REGISTRY"),
+    Option(("--image-pull-secret",), "a Secret ([NAMESPACE/]NAME, default namespace `default`) the run copies "
+           "into each namespace it makes and gives its Pods, for a registry that needs credentials",
+           metavar="NAME"),
+    Option(("--handler-nodes",), "the nodes that run a handler, for clusters whose nodes report no "
+           "Node.status.runtimeHandlers (repeatable); without it, the node probe or a RuntimeClass, tests "
+           "needing that handler skip", action="append", default=[], metavar="HANDLER=NODE[,NODE]"),
+    Option(("--class",), "RC-SCH-7: audit only this platform RuntimeClass (repeatable; default: every class the "
+           "suite did not create)", dest="platform_class", action="append", default=[], metavar="NAME"),
     Option(("--rcc-apiserver-arg",), "extra kube-apiserver flag for the local cluster (the project's "
            "broken-cluster tests)", action="append", default=[]),
     # how to run and where results go

@@ -21,16 +21,19 @@ from kubernetes.client.exceptions import ApiException
 from clusters.local.apiserver_flags import never_ready_reason
 from clusters.toolbox.errors import ClusterError
 from conformance import matrix, options
-from conformance.kube import ConnectionProblem, as_rejection
+from conformance.kube import ConnectionProblem, as_rejection, listed_or_empty
 from conformance.kubeconfig import KubeconfigProblem
 from conformance.liveness import RunLease, live_runs
 from conformance.namespaces import NamespacePool
 from conformance.preflight import Facts, capability_table
+from conformance import pull_secret
+from conformance.images import ImageUnavailable
 from conformance.containment import PROPERTY as CONTAINMENT_PROPERTY
 from conformance.isolation import PROPERTY as ISOLATION_PROPERTY
+from conformance.platform_classes import PROPERTY as PLATFORM_PROPERTY
 from conformance.settings import DEFAULT_TIMEOUTS
-from conformance.session import (RunOptions, RunState, connect_run, existing_kubeconfig,
-                                 declared_by_user, isolation_table, make_provider, new_run_id, probe_run)
+from conformance.session import (RunOptions, RunState, connect_run, declared_by_user, isolation_table,
+                                 make_provider, new_run_id, owns_cluster, parse_handler_nodes, probe_run)
 from conformance.sweep import sweep, sweep_dead_runs
 from conformance.stash_keys import KUBE, LEASE, POOL, PROVIDER, STATE
 from conformance.xdist_role import handed_out, is_worker, runs_tests_here, worker_id
@@ -44,6 +47,7 @@ from conformance.selection import (handlers_under_test, pytest_collection_finish
 RUN_ID = re.compile(r"^[a-z0-9]{1,20}$")
 _tracker: matrix.ClauseTracker | None = None  # logreport hooks get no config; one tracker per process
 _isolation_rows: list[dict] = []  # RC-USE-8 observations, for the report's isolation table
+_platform_rows: list[dict] = []  # RC-SCH-7 audits, for the report's platform classes table
 _containment_rows: list[dict] = []  # RC-OVH-8 membership verdicts, the isolation table's containment column
 
 
@@ -82,6 +86,7 @@ def _options(config: pytest.Config) -> RunOptions:
         raise pytest.UsageError(f"--rcc-apiserver-arg: {never_ready}")
     try:
         declared_by_user(opt.isolation, list(opt.expect_isolation))
+        handler_nodes = parse_handler_nodes(list(opt.handler_nodes))
     except ValueError as err:
         raise pytest.UsageError(str(err)) from None
     if opt.run_id and not RUN_ID.match(opt.run_id):
@@ -94,7 +99,8 @@ def _options(config: pytest.Config) -> RunOptions:
         run_id=(handed_out(config)["rcc_run_id"] if is_worker(config) else opt.run_id or new_run_id()),
         keep_cluster=opt.keep_cluster, timeouts=timeouts, topology=opt.topology,
         apiserver_args=tuple(opt.rcc_apiserver_arg), isolation_file=opt.isolation,
-        expect_isolation=list(opt.expect_isolation), node_probe=opt.node_probe)
+        expect_isolation=list(opt.expect_isolation), node_probe=opt.node_probe, handler_nodes=handler_nodes,
+        classes=list(opt.platform_class), image_mirror=opt.image_mirror, image_pull_secret=opt.image_pull_secret)
 
 
 def _wants_cluster(session: pytest.Session) -> bool:
@@ -112,6 +118,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if not _wants_cluster(session):
         return
     options = _options(config)
+    pull_secret.configure(options.image_pull_secret)
     try:
         if is_worker(config):
             raw = json.loads(handed_out(config)["rcc_state"])
@@ -124,7 +131,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             state, provider, kube = _bring_up(config, options)
     except KubeconfigProblem as err:  # bad input, not a cluster problem: one line, exit 4 (usage error)
         raise pytest.UsageError(f"runtimeclass-conformance: {err}") from None
-    except (ClusterError, ConnectionProblem) as err:
+    except (ClusterError, ConnectionProblem, ImageUnavailable) as err:
         pytest.exit(f"runtimeclass-conformance: {err}", returncode=3)
     except ApiException as exc:
         refused = as_rejection(exc)
@@ -156,11 +163,7 @@ def _bring_up(config: pytest.Config, options: RunOptions):
             reporter.write_line(f"[rcc] {message}")
 
     provider = make_provider(options, progress)
-    if provider is None:
-        kubeconfig = existing_kubeconfig(options)
-        progress(f"existing cluster: kubeconfig {kubeconfig}, context {options.context or '(current)'}")
-    else:
-        kubeconfig = provider.create()
+    kubeconfig = provider.create()
     kube = connect_run(kubeconfig, options)
     progress(f"API server {kube.server}; run id {options.run_id}")
     leftovers = sweep_dead_runs(kube)
@@ -169,18 +172,28 @@ def _bring_up(config: pytest.Config, options: RunOptions):
     lease = RunLease(kube, options.run_id).acquire()
     if lease is not None:
         config.stash[LEASE] = lease
-    problem = None
-    if provider is None and options.node_probe:
-        from conformance.node_probe import start_probes
-
-        nodes = [n.metadata.name for n in kube.core.list_node().items
+    if not owns_cluster(provider):
+        _image_preflight(kube, options, progress)
+    start_node_probe = getattr(provider, "start_node_probe", None)
+    if callable(start_node_probe) and options.node_probe:
+        provider.attach(kube.api)
+        nodes = [n.metadata.name for n in listed_or_empty(kube.core.list_node)
                  if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
-        progress(f"node probe: a privileged Pod per node ({len(nodes)}) in namespace rcc-probe-{options.run_id}")
-        problem = start_probes(kube, options.run_id, options.image or default_image(options), nodes,
-                               timeout=options.timeouts["pod-start"])
-    facts = probe_run(kube, options, provider, problem)
+        start_node_probe(options.image or default_image(options), nodes, timeout=options.timeouts["pod-start"])
+    facts = probe_run(kube, options, provider)
     declared = getattr(provider, "declared_handlers", [])
     return RunState(options, kubeconfig, facts, declared, isolation_table(options, provider)), provider, kube
+
+
+def _image_preflight(kube, options: RunOptions, progress) -> None:
+    """The test image on every Ready node before any test: one that cannot be pulled stops the run (exit 3)."""
+    from conformance.images import check_pull
+
+    image = default_image(options)
+    nodes = [n.metadata.name for n in listed_or_empty(kube.core.list_node) if not n.spec.unschedulable
+             and any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+    progress(f"image preflight: {image} on {len(nodes)} node(s)")
+    check_pull(kube, options.run_id, image, nodes, timeout=options.timeouts["pod-start"])
 
 
 def pytest_configure_node(node) -> None:
@@ -236,6 +249,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
                 report.duration, observed)
     if ISOLATION_PROPERTY in props and report.when == "call":
         _isolation_rows.extend(json.loads(props[ISOLATION_PROPERTY]))
+    if PLATFORM_PROPERTY in props and report.when == "call":
+        _platform_rows.append(json.loads(props[PLATFORM_PROPERTY]))
     if report.when == "call":
         _containment_rows.extend(json.loads(value) for key, value in props.items()
                                  if str(key).startswith(f"{CONTAINMENT_PROPERTY}:"))
@@ -270,7 +285,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             summary = report.session_summary(session, exitstatus, _tracker, state,
                                              handlers_under_test(config) if state is not None else (),
                                              isolation=_isolation_rows, containment=_containment_rows,
-                                             infrastructure=faults)
+                                             platform=_platform_rows, infrastructure=faults)
             infrastructure_hooks.keep_verdict(config, summary)
             if config.getoption("rcc_report_dir", None):
                 report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
@@ -285,19 +300,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # Deletion is requested either way. On an existing cluster (the user's) the run ends only once
         # its namespaces have finished terminating; on one the suite brought up, waiting would only
         # keep the run from ending (a later run's sweep skips namespaces already terminating).
-        sweep(kube, run_id=state.options.run_id, wait=60 if provider is None else 0)
+        sweep(kube, run_id=state.options.run_id, wait=0 if owns_cluster(provider) else 60)
         if LEASE in config.stash:
             config.stash[LEASE].release()
         for lock in Path(tempfile.gettempdir()).glob(f"rcc-{state.options.run_id}-*.lock"):
             lock.unlink(missing_ok=True)
     finally:
-        others = _other_live_runs(kube, state.options.run_id) if provider is not None else set()
+        others = _other_live_runs(kube, state.options.run_id) if owns_cluster(provider) else set()
         if others:
             # A second run reused the cluster this one brought up (`up` is idempotent); tearing it
             # down now would pull it from under that run. The last run out destroys it.
             config.get_terminal_writer().line(f"[rcc] leaving the {provider.name} cluster up: run(s) "
                                               f"{', '.join(sorted(others))} still use it")
-        elif provider is not None:
+        else:
             provider.destroy()
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from conformance.clauses import FAMILIES, SPEC_URL
 from conformance.isolation_report import NOT_RUN, containment_for, isolation_html, rows_for_summary
-from conformance import verdict
+from conformance import platform_report, verdict
 from conformance.infrastructure import INFRASTRUCTURE_PROPERTY
 from conformance.infrastructure_report import INFRASTRUCTURE_COLOUR, infrastructure_html, unique_faults
 from conformance.matrix import FAIL, INFRASTRUCTURE, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
@@ -137,6 +137,7 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
                   error: str | None = None, messages: Mapping[str, str] | None = None,
                   isolation: Iterable[Mapping[str, Any]] = (),
                   containment: Iterable[Mapping[str, Any]] = (),
+                  platform: Iterable[Mapping[str, Any]] = (),
                   infrastructure: Iterable[Mapping[str, str]] = ()) -> dict[str, Any]:
     """summary.json as a dict. `facts` is None when the cluster never came up (then `error` says why).
 
@@ -181,6 +182,7 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
         "cluster": cluster_json(facts) if facts is not None else None,
         "isolation": rows_for_summary(isolation),
         "containment": containment_for(containment),
+        "platform_classes": platform_report.rows_for_summary(platform),
         "spec": SPEC_URL,
         "infrastructure": faults,
         "infrastructure_untested": [c["id"] for c in clauses
@@ -194,6 +196,7 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
 def session_summary(session, exit_status: int, tracker: ClauseTracker, state=None,
                     handlers: Iterable[str] = (), isolation: Iterable[Mapping[str, Any]] = (),
                     containment: Iterable[Mapping[str, Any]] = (),
+                    platform: Iterable[Mapping[str, Any]] = (),
                     infrastructure: Iterable[Mapping[str, str]] = ()) -> dict[str, Any]:
     """Glue for the plugin's pytest_sessionfinish: gathers what build_summary needs from the session."""
     config = session.config
@@ -207,7 +210,7 @@ def session_summary(session, exit_status: int, tracker: ClauseTracker, state=Non
         tracker=tracker, facts=state.facts if state is not None else None, handlers=handlers,
         exit_status=int(exit_status), strict=options.strict if options else bool(config.getoption("strict", False)),
         tests=fold_test_reports(reports), pytest=pytest_counts(stats), started=start,
-        messages=crash_messages(reports), isolation=isolation, containment=containment,
+        messages=crash_messages(reports), isolation=isolation, containment=containment, platform=platform,
         infrastructure=infrastructure,
         finished=datetime.now(timezone.utc).timestamp(),
         error=None if state is not None else "the suite ran without a cluster (bring-up or connection failed, "
@@ -341,6 +344,8 @@ def matrix_html(summary: Mapping[str, Any]) -> str:
 
     parts.append(isolation_html(summary.get("isolation") or [], _TABLE, _TH, _TD, summary.get("containment") or [],
                                 _containment_not_run(summary)))
+    parts.append(platform_report.platform_html(summary.get("platform_classes") or [], _TABLE, _TH, _TD))
+    parts.append(isolation_html(summary.get("isolation") or [], _TABLE, _TH, _TD))
 
     divergent = [c for c in summary.get("clauses", []) if c.get("divergence")]
     if divergent:

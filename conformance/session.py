@@ -10,15 +10,15 @@ $KUBECONFIG happens to be set: it may point at production.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clusters.existing.provider import ExistingProvider
 from clusters.provider import ClusterProvider, NodeEvidence
-from conformance import isolation
-from conformance.kube import Kube, connect
+from conformance import isolation, manifests
+from conformance.kube import Kube, connect, listed_or_empty
 from conformance.preflight import Facts, probe
 
 
@@ -39,6 +39,10 @@ class RunOptions:
     isolation_file: Path | None = None
     expect_isolation: list[str] = field(default_factory=list)
     node_probe: bool = False
+    handler_nodes: dict[str, list[str]] = field(default_factory=dict)  # --handler-nodes HANDLER=NODE[,NODE]
+    classes: list[str] = field(default_factory=list)  # --class NAME: the platform classes RC-SCH-7 audits
+    image_mirror: str | None = None
+    image_pull_secret: str | None = None
 
 
 @dataclass
@@ -67,10 +71,12 @@ def new_run_id() -> str:
     return f"r{stamp}{secrets.token_hex(2)}"
 
 
-def make_provider(options: RunOptions, progress) -> ClusterProvider | None:
-    """The provider that creates a cluster, or None for an existing one."""
+def make_provider(options: RunOptions, progress) -> ClusterProvider:
+    """The provider of the run's cluster: one it brings up (local, kind) or the user's (existing)."""
     if options.cluster == "existing":
-        return None
+        return ExistingProvider(options.kubeconfig, options.context, options.run_id,
+                                manifests.run_labels(options.run_id), node_probe=options.node_probe,
+                                progress=progress)
     if options.cluster == "kind":
         from clusters.kind.provider import KindProvider
 
@@ -84,35 +90,76 @@ def make_provider(options: RunOptions, progress) -> ClusterProvider | None:
                          progress=progress, **kwargs)
 
 
-def existing_kubeconfig(options: RunOptions) -> Path:
-    if options.kubeconfig:
-        return options.kubeconfig
-    env = os.environ.get("KUBECONFIG")
-    return Path(env.split(os.pathsep)[0]) if env else Path.home() / ".kube" / "config"
+def owns_cluster(provider: ClusterProvider) -> bool:
+    """True for a cluster the suite brought up; False for the user's (ExistingProvider says so)."""
+    return getattr(provider, "owns_cluster", True)
 
 
-def evidence_for(provider: ClusterProvider | None, options: RunOptions | None = None,
-                 kube: Kube | None = None) -> tuple[NodeEvidence | None, str]:
-    """The run's node evidence and, without it, why not. Existing clusters: the opt-in node probe."""
-    if provider is None:
-        if options is not None and options.node_probe and kube is not None:
-            from conformance.node_probe import ProbeEvidence
-
-            return ProbeEvidence(kube, options.run_id), ""
-        from conformance.node_probe import OPT_IN
-
-        return None, f"{OPT_IN} (hostPID, in a namespace of its own; RBAC in clusters/existing/rbac.yaml)"
+def evidence_for(provider: ClusterProvider, kube: Kube | None = None) -> tuple[NodeEvidence | None, str]:
+    """The run's node evidence and, without it, why not."""
+    attach = getattr(provider, "attach", None)
+    if kube is not None and callable(attach):
+        attach(kube.api)
     evidence = provider.evidence()
-    return evidence, "" if evidence else f"provider {provider.name} cannot look inside nodes"
+    if evidence is not None:
+        return evidence, ""
+    why = getattr(provider, "why_no_evidence", None)
+    return None, why() if callable(why) else f"provider {provider.name} cannot look inside nodes"
 
 
-def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider | None,
-              node_probe_problem: str | None = None) -> Facts:
-    evidence, why = evidence_for(provider, options, kube)
-    if node_probe_problem:
-        evidence, why = None, node_probe_problem
-    disruptive = options.allow_disruptive or provider is not None
-    return probe(kube, options.handlers, evidence is not None, why, disruptive)
+def probe_run(kube: Kube, options: RunOptions, provider: ClusterProvider) -> Facts:
+    evidence, why = evidence_for(provider, kube)
+    disruptive = options.allow_disruptive or owns_cluster(provider)
+    return probe(kube, options.handlers, evidence is not None, why, disruptive,
+                 known_handlers=told_handlers(kube, options, evidence, declared_node_handlers(provider)))
+
+
+def declared_node_handlers(provider: ClusterProvider | None) -> dict[str, tuple[str, ...]]:
+    """node -> handlers its topology promises, for a cluster the suite made ({} otherwise).
+
+    The promise, not the config: on a node that reports no runtimeHandlers (containerd 1.7), a
+    promised handler its CRI lacks then gets Pods there and fails RC-CRI-1, as on a reporting node.
+    """
+    declared = getattr(provider, "declared_node_handlers", None)
+    return dict(declared()) if callable(declared) else {}
+
+
+def told_handlers(kube: Kube, options: RunOptions, evidence: NodeEvidence | None,
+                  declared: dict[str, tuple[str, ...]] | None = None) -> dict[str, dict]:
+    """node -> handlers, for nodes whose kubelet reports no runtimeHandlers: --handler-nodes, then the
+    topology of a cluster the suite made, then the node evidence's reading of the CRI configuration
+    (the node probe on an existing cluster)."""
+    told: dict[str, dict] = {}
+    for handler, nodes in options.handler_nodes.items():
+        for node in nodes:
+            entry = told.setdefault(node, {"handlers": [], "source": "--handler-nodes"})
+            entry["handlers"] = sorted({*entry["handlers"], handler})
+    for node, handlers in (declared or {}).items():
+        told.setdefault(node, {"handlers": sorted(handlers), "source": "the topology the suite made it from"})
+    if evidence is None:
+        return told
+    for node in listed_or_empty(kube.core.list_node):
+        if node.status.runtime_handlers or node.metadata.name in told:
+            continue
+        try:
+            tables = evidence.cri_runtime_tables(node.metadata.name)
+        except Exception:  # noqa: BLE001 - a node the probe cannot read stays unknown, said so in the header
+            tables = None
+        if tables is not None:
+            told[node.metadata.name] = {"handlers": sorted(tables), "source": "the node's CRI configuration"}
+    return told
+
+
+def parse_handler_nodes(items: list[str]) -> dict[str, list[str]]:
+    """--handler-nodes HANDLER=NODE[,NODE] items; a ValueError is one line for the user."""
+    parsed: dict[str, list[str]] = {}
+    for item in items:
+        handler, _, nodes = item.partition("=")
+        names = [n.strip() for n in nodes.split(",") if n.strip()]
+        if not handler.strip() or not names:
+            raise ValueError(f"--handler-nodes {item!r}: use HANDLER=NODE[,NODE], e.g. gvisor=pool-a-1,pool-a-2")
+        parsed.setdefault(handler.strip(), []).extend(names)
+    return parsed
 
 
 def declared_by_user(file: Path | None, items: list[str]) -> dict[str, isolation.Expectation]:

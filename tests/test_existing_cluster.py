@@ -21,8 +21,6 @@ import pytest
 import yaml
 
 from clusters.toolbox.images import TEST_IMAGE
-from clusters.local.certificates import write_kubeconfig
-from clusters.local.pki import ClusterPKI
 from clusters.local.provider import LocalProvider
 from clusters.local.topology import DEFAULT_TOPOLOGY
 from conformance.kube import connect
@@ -47,8 +45,8 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def containerd_cluster(tmp_path_factory):
-    """The default cluster without its CRI-O node, beside it (own name, ports, addresses): what the
-    node probe can read today (it refuses CRI-O nodes, see the test below)."""
+    """The default cluster without its CRI-O node, beside it (own name, ports, addresses). The probe on
+    CRI-O nodes is checked in tests/test_platform_clusters.py."""
     raw = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
     raw["name"] = "rcc-probe"
     raw["ports"] = {"apiserver": 17443, "etcdClient": 17379, "etcdPeer": 17380, "controllerManager": 17257,
@@ -66,15 +64,14 @@ def containerd_cluster(tmp_path_factory):
 
 def identity(provider: LocalProvider, kube, tmp_path: Path, user: str, cluster_role: str) -> Path:
     """A client certificate for `user`, bound cluster-wide to `cluster_role`, as a kubeconfig."""
-    pki = ClusterPKI(provider.cluster.layout.pki)
-    pair = pki.issue(user, user, client=True)
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                "metadata": {"name": user},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}
     kube.rbac.create_cluster_role_binding(binding)
-    return write_kubeconfig(tmp_path / f"{user}.kubeconfig", provider.cluster.server, pki.ca_pair().cert, pair,
-                            "existing", user)
+    path = tmp_path / f"{user}.kubeconfig"
+    path.write_text(provider.cluster.user_kubeconfig(user))
+    return path
 
 
 def run_suite(tmp_path: Path, kubeconfig: Path, *args: str) -> tuple[int, dict, str]:
@@ -123,16 +120,6 @@ def test_view_only_identity_skips_naming_the_missing_permission_and_strict_fails
     assert any("may not create namespaces" in r for r in reasons), reasons
     strict_code, _, strict_output = run_suite(tmp_path / "strict", kubeconfig, "--strict")
     assert strict_code != 0, strict_output[-3000:]
-
-
-def test_node_probe_says_it_cannot_read_a_cri_o_node_and_skips_instead(cluster, tmp_path):
-    _, kubeconfig, _ = cluster
-    code, clauses, output = run_suite(tmp_path, kubeconfig, "--node-probe", "-k", "isolation or sandbox")
-    assert code == 0, output[-3000:]
-    for cid in ("RC-USE-2", "RC-USE-8"):
-        assert clauses[cid]["verdict"] != "passed", (cid, clauses[cid])
-        assert any("reads containerd nodes only" in r and "rcc-worker-3" in r
-                   for r in clauses[cid]["skip_reasons"]), clauses[cid]
 
 
 def test_node_probe_runs_the_node_evidence_clauses_for_a_least_privileged_identity(containerd_cluster, tmp_path):

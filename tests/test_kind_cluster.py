@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,8 +27,8 @@ from clusters.kind.provider import KindProvider
 from clusters.kind.topology import DEFAULT_TOPOLOGY, load_topology
 from clusters.local.variants import BROKEN_VARIANTS
 from conformance.clauses import CLAUSES
+from tests import suite_runs
 
-ROOT = Path(__file__).resolve().parents[1]
 ALL_CLAUSES = set(CLAUSES)
 # Clauses that read node evidence (CRI sandbox, cgroup files, the runtime's own state) through `docker exec`.
 EVIDENCE_CLAUSES = {"RC-USE-2", "RC-USE-3", "RC-OVH-7", "RC-USE-8"}
@@ -51,17 +50,8 @@ def cluster_names() -> list[str]:
 
 
 def run_suite(tmp_path: Path, *args: str) -> tuple[int, dict[str, str], str]:
-    report = tmp_path / "report"
-    command = [sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "-q", "--cluster", "kind",
-               f"--alluredir={report / 'allure-results'}", f"--junitxml={report / 'junit.xml'}",
-               f"--rcc-report-dir={report}", *args]
-    result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=3000)
-    output = result.stdout + result.stderr
-    (tmp_path / "output.txt").write_text(output)
-    summary = report / "summary.json"
-    assert summary.exists(), f"no summary.json (exit {result.returncode}):\n{output[-3000:]}"
-    verdicts = {c["id"]: c["verdict"] for c in json.loads(summary.read_text())["clauses"]}
-    return result.returncode, verdicts, output
+    """The suite on kind, through the engine's environment; kind's first image pulls make it slower."""
+    return suite_runs.run_suite(tmp_path, "--cluster", "kind", *args, env=ENV, timeout=3000)
 
 
 @pytest.fixture(scope="class")

@@ -117,7 +117,7 @@ def test_node_labels_and_addresses_come_from_the_topology(cluster, kube):
 
 
 def test_key_files_are_private_and_components_listen_on_loopback_only(cluster):
-    keys = list(cluster.layout.pki.glob("*.key"))
+    keys = list(cluster.layout.pki.rglob("*.key"))
     assert keys and all(oct(k.stat().st_mode & 0o777) == "0o600" for k in keys)
     listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout.splitlines()
     ours = [line for line in listening if any(c in line for c in ("kube-", "etcd", "kubelet", "containerd", "crio"))]
@@ -153,24 +153,25 @@ def test_a_pod_per_handler_succeeds_where_the_handler_exists_and_the_cri_reports
         assert phase == "Succeeded", events
 
 
+def assert_test_handler_missing_on(kube, node: str, name: str, message: str) -> None:
+    """A Pod of a RuntimeClass `name` with handler test-handler, on a node lacking it, stays Pending
+    with an event that carries the CRI's own `message`."""
+    kube.node.create_runtime_class({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                                    "metadata": {"name": name}, "handler": "test-handler"})
+    run_pod(kube, name, node, name, ["true"])
+    phase, events = wait_phase_or_event(kube, name)
+    assert phase == "Pending"
+    assert any(message in e for e in events), events
+
+
 def test_a_handler_missing_on_a_node_fails_with_failed_create_pod_sandbox(cluster, kube):
     lacking = next(n for n in cluster.topology.nodes if "test-handler" not in n.handler_names)
-    kube.node.create_runtime_class({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
-                                    "metadata": {"name": "it-missing"}, "handler": "test-handler"})
-    run_pod(kube, "it-missing", lacking.name, "it-missing", ["true"])
-    phase, events = wait_phase_or_event(kube, "it-missing")
-    assert phase == "Pending"
-    assert any('no runtime for "test-handler" is configured' in e for e in events), events
+    assert_test_handler_missing_on(kube, lacking.name, "it-missing", 'no runtime for "test-handler" is configured')
 
 
 def test_a_handler_missing_on_the_crio_node_fails_with_crios_own_message(cluster, kube):
     crio = next(n for n in cluster.topology.nodes if n.cri == "crio")
-    kube.node.create_runtime_class({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
-                                    "metadata": {"name": "it-missing-crio"}, "handler": "test-handler"})
-    run_pod(kube, "it-missing-crio", crio.name, "it-missing-crio", ["true"])
-    phase, events = wait_phase_or_event(kube, "it-missing-crio")
-    assert phase == "Pending"
-    assert any("failed to find runtime handler test-handler" in e for e in events), events
+    assert_test_handler_missing_on(kube, crio.name, "it-missing-crio", "failed to find runtime handler test-handler")
 
 
 def test_the_crio_node_reports_its_cri_version_and_its_running_handler_tables(cluster, kube):

@@ -1,446 +1,313 @@
-"""Unit tests for the local cluster's PKI (clusters/local/pki.py)."""
+"""The local cluster's PKI (clusters/local/pki.py, certificates.py): kubeadm's files, checked as
+files and by a real etcd and kube-apiserver that must accept them (and refuse what they must)."""
 
 from __future__ import annotations
 
-import base64
-import os
+import dataclasses
+import datetime as dt
 import socket
 import ssl
 import stat
+import subprocess
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from kubernetes import client, config as kube_config
 
-from clusters.local.certificates import APISERVER_DNS_NAMES, issue_control_plane, issue_kubelet, write_kubeconfig
-from clusters.local.pki import CertPair, ClusterPKI
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> ClusterPKI:
-    return ClusterPKI(tmp_path / "pki")
+from clusters.local import config
+from clusters.toolbox.binaries import Binaries, ensure_binaries
+from clusters.local.certificates import control_plane_certificates, control_plane_kubeconfigs, node_credentials
+from clusters.local.layout import ClusterLayout
+from clusters.local.pki import APISERVER_KUBELET_CLIENT_BINDING, CertPair, ClusterPKI, Kubeadm, kubeadm_config
+from clusters.local.readiness import http_ok
+from clusters.local.topology import Ports, Topology, load_topology
 
 
 def load(path: Path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(path.read_bytes())
 
 
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
 def sans(cert: x509.Certificate) -> tuple[set[str], set[str]]:
     ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return (
-        set(ext.get_values_for_type(x509.DNSName)),
-        {str(ip) for ip in ext.get_values_for_type(x509.IPAddress)},
-    )
+    return set(ext.get_values_for_type(x509.DNSName)), {str(ip) for ip in ext.get_values_for_type(x509.IPAddress)}
 
 
 def ekus(cert: x509.Certificate) -> set[x509.ObjectIdentifier]:
     return set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
 
 
-def cn(cert: x509.Certificate) -> str:
-    return cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+def subject(cert: x509.Certificate) -> tuple[str, list[str]]:
+    return (cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value,
+            [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)])
 
 
-def orgs(cert: x509.Certificate) -> list[str]:
-    return [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
-def issue_server(pki: ClusterPKI, **overrides) -> CertPair:
-    kwargs = dict(common_name="srv", dns_names=["localhost"], ip_addresses=["127.0.0.1"], server=True)
-    kwargs.update(overrides)
-    return pki.issue("srv", **kwargs)
+def kubeconfig_cert(path: Path) -> x509.Certificate:
+    import base64
+
+    (user,) = yaml.safe_load(path.read_text())["users"]
+    return x509.load_pem_x509_certificate(base64.b64decode(user["user"]["client-certificate-data"]))
 
 
-# ---------------------------------------------------------------- CA
+@dataclasses.dataclass(frozen=True)
+class Made:
+    topology: Topology
+    layout: ClusterLayout
+    kubeadm: Kubeadm
+    pki: ClusterPKI
+    binaries: Binaries
 
 
-def test_ca_is_self_signed_ca(pki: ClusterPKI) -> None:
-    pair = pki.ensure_ca()
-    ca = load(pair.cert)
-
-    assert ca.subject == ca.issuer
-    ca.verify_directly_issued_by(ca)
-    bc = ca.extensions.get_extension_for_class(x509.BasicConstraints)
-    assert bc.critical and bc.value.ca
-    ku = ca.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert ku.key_cert_sign and ku.crl_sign
-    key = serialization.load_pem_private_key(pair.key.read_bytes(), password=None)
-    assert isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
-    assert key.public_key().public_numbers() == ca.public_key().public_numbers()
-
-
-def test_ensure_ca_is_idempotent_across_instances(tmp_path: Path) -> None:
-    first = ClusterPKI(tmp_path / "pki").ensure_ca()
-    cert_bytes, key_bytes = first.cert.read_bytes(), first.key.read_bytes()
-
-    again = ClusterPKI(tmp_path / "pki").ensure_ca()
-
-    assert again == first
-    assert again.cert.read_bytes() == cert_bytes
-    assert again.key.read_bytes() == key_bytes
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Made:
+    """The default topology on free ports, its PKI made as `up` makes it, in a temporary state folder."""
+    default = load_topology()
+    apiserver, etcd_client, etcd_peer = free_ports(3)
+    topology = dataclasses.replace(default, name="rcc-pki-test", ports=Ports(apiserver, etcd_client, etcd_peer, 1, 2))
+    layout = ClusterLayout.for_cluster(topology.name, tmp_path_factory.mktemp("state"))
+    binaries = ensure_binaries(topology.kubernetes_version, set(), progress=lambda _m: None)
+    kubeadm = Kubeadm(binaries["kubeadm"], topology, layout)
+    pki = control_plane_certificates(kubeadm)
+    control_plane_kubeconfigs(kubeadm)
+    for spec in topology.nodes:
+        node_credentials(kubeadm, spec, layout.node(spec.name, 1))
+    return Made(topology, layout, kubeadm, pki, binaries)
 
 
-def test_ensure_ca_replaces_mismatched_key(pki: ClusterPKI) -> None:
-    pair = pki.ensure_ca()
-    old = pair.cert.read_bytes()
-    other = ClusterPKI(pki.pki_dir / "other").ensure_ca()
-    pair.key.write_bytes(other.key.read_bytes())
+@pytest.fixture(scope="module")
+def apiserver(cluster) -> Iterator[str]:
+    """etcd and kube-apiserver with the flags `up` gives them; yields the API server's URL."""
+    topology, layout, pki, binaries = cluster.topology, cluster.layout, cluster.pki, cluster.binaries
+    layout.etcd_data.mkdir(mode=0o700)
+    layout.logs.mkdir()
+    started: list[subprocess.Popen] = []
 
-    pki.ensure_ca()
+    def launch(name: str, argv: list[str]) -> None:
+        with (layout.logs / f"{name}.log").open("w") as log:
+            started.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
 
-    assert pair.cert.read_bytes() != old
-    ca = load(pair.cert)
-    key = serialization.load_pem_private_key(pair.key.read_bytes(), password=None)
-    assert key.public_key().public_numbers() == ca.public_key().public_numbers()
+    def wait(what: str, check, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert all(p.poll() is None for p in started), f"a component exited; see {layout.logs}"
+            try:
+                if check():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"{what} not ready in {timeout} s; see {layout.logs}")
 
-
-# ---------------------------------------------------------------- leaves
-
-
-def test_leaf_verifies_against_ca(pki: ClusterPKI) -> None:
-    leaf = load(issue_server(pki).cert)
-    ca = load(pki.ensure_ca().cert)
-
-    leaf.verify_directly_issued_by(ca)
-    assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    validity = leaf.not_valid_after_utc - leaf.not_valid_before_utc
-    assert 364 <= validity.days <= 366
-
-
-def test_leaf_key_matches_cert_and_is_ec(pki: ClusterPKI) -> None:
-    pair = issue_server(pki)
-    key = serialization.load_pem_private_key(pair.key.read_bytes(), password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
-    assert key.public_key().public_numbers() == load(pair.cert).public_key().public_numbers()
-
-
-def test_leaf_subject_sans_and_ekus(pki: ClusterPKI) -> None:
-    pair = pki.issue(
-        "both",
-        "some-user",
-        organizations=["group-a", "group-b"],
-        dns_names=["localhost", "node-1"],
-        ip_addresses=["127.0.0.1", "10.96.0.1", "::1"],
-        server=True,
-        client=True,
-    )
-    cert = load(pair.cert)
-
-    assert cn(cert) == "some-user"
-    assert orgs(cert) == ["group-a", "group-b"]
-    assert sans(cert) == ({"localhost", "node-1"}, {"127.0.0.1", "10.96.0.1", "::1"})
-    assert ekus(cert) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
-
-
-@pytest.mark.parametrize(
-    ("server", "client", "expected"),
-    [
-        (True, False, {ExtendedKeyUsageOID.SERVER_AUTH}),
-        (False, True, {ExtendedKeyUsageOID.CLIENT_AUTH}),
-    ],
-)
-def test_ekus_only_as_requested(pki: ClusterPKI, server: bool, client: bool, expected: set) -> None:
-    pair = pki.issue("leaf", "x", dns_names=["localhost"], server=server, client=client)
-    assert ekus(load(pair.cert)) == expected
-
-
-def test_client_cert_without_sans_has_no_san_extension(pki: ClusterPKI) -> None:
-    cert = load(pki.issue("c", "user", client=True).cert)
-    with pytest.raises(x509.ExtensionNotFound):
-        cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        dict(name="x", common_name="x"),  # neither server nor client
-        dict(name="x", common_name="x", server=True),  # server without SANs
-        dict(name="x", common_name="x", client=True, ip_addresses=["not-an-ip"]),
-        dict(name="../escape", common_name="x", client=True),
-        dict(name=".hidden", common_name="x", client=True),
-    ],
-)
-def test_issue_rejects_bad_requests(pki: ClusterPKI, kwargs: dict) -> None:
-    with pytest.raises(ValueError):
-        pki.issue(**kwargs)
-
-
-# ---------------------------------------------------------------- permissions
-
-
-def test_file_and_directory_modes(tmp_path: Path) -> None:
-    old_umask = os.umask(0)  # the modes must not depend on the caller's umask
     try:
-        pki = ClusterPKI(tmp_path / "pki")
-        ca = pki.ensure_ca()
-        leaf = issue_server(pki)
-        sa_key, sa_pub = pki.ensure_service_account_keypair()
+        launch("etcd", [str(binaries["etcd"]), *config.etcd_args(topology, layout, pki)])
+        wait("etcd", lambda: http_ok(f"https://127.0.0.1:{topology.ports.etcd_client}/health",
+                                     pki.etcd_ca.cert, pki.etcd_healthcheck_client))
+        launch("kube-apiserver", [str(binaries["kube-apiserver"]), *config.apiserver_args(topology, layout, pki)])
+        server = f"https://127.0.0.1:{topology.ports.apiserver}"
+        wait("kube-apiserver", lambda: http_ok(f"{server}/readyz", pki.ca.cert))
+        yield server
     finally:
-        os.umask(old_umask)
-
-    assert mode(pki.pki_dir) == 0o700
-    for key in (ca.key, leaf.key, sa_key):
-        assert mode(key) == 0o600, key
-    for cert in (ca.cert, leaf.cert, sa_pub):
-        assert mode(cert) == 0o644, cert
-    assert not [p.name for p in pki.pki_dir.iterdir() if p.name.startswith(".")], "temp files left"
+        for process in reversed(started):  # the API server first; its graceful shutdown is not needed
+            process.kill()
+            process.wait(timeout=30)
 
 
-def test_existing_directory_is_tightened(tmp_path: Path) -> None:
-    d = tmp_path / "pki"
-    d.mkdir(mode=0o755)
-    os.chmod(d, 0o755)
-    ClusterPKI(d)
-    assert mode(d) == 0o700
+def api(kubeconfig: Path) -> client.ApiClient:
+    return kube_config.new_client_from_config(config_file=str(kubeconfig))
 
 
-# ---------------------------------------------------------------- idempotence
+def who(kubeconfig: Path) -> tuple[str, set[str]]:
+    """The user and groups the API server authenticates this kubeconfig's client certificate as."""
+    with api(kubeconfig) as c:
+        review = client.AuthenticationV1Api(c).create_self_subject_review(
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    return review.status.user_info.username, set(review.status.user_info.groups)
 
 
-def test_issue_is_idempotent(tmp_path: Path) -> None:
-    first = issue_server(ClusterPKI(tmp_path / "pki"))
-    cert_bytes, key_bytes = first.cert.read_bytes(), first.key.read_bytes()
-
-    again = issue_server(ClusterPKI(tmp_path / "pki"))
-
-    assert again == first
-    assert again.cert.read_bytes() == cert_bytes
-    assert again.key.read_bytes() == key_bytes
+# ---------------------------------------------------------------- the kubeadm config
 
 
-def test_san_order_does_not_force_reissue(pki: ClusterPKI) -> None:
-    first = pki.issue("s", "s", dns_names=["a", "b"], server=True).cert.read_bytes()
-    again = pki.issue("s", "s", dns_names=["b", "a"], server=True).cert.read_bytes()
-    assert again == first
+def test_kubeadm_config_names_this_clusters_endpoint_folders_and_ranges(tmp_path: Path) -> None:
+    topology = load_topology()
+    layout = ClusterLayout.for_cluster("rcc", tmp_path)
+    init, cluster = yaml.safe_load_all(kubeadm_config(topology, layout))
+
+    assert (init["kind"], cluster["kind"]) == ("InitConfiguration", "ClusterConfiguration")
+    assert init["localAPIEndpoint"] == {"bindPort": topology.ports.apiserver}
+    assert cluster["controlPlaneEndpoint"] == f"127.0.0.1:{topology.ports.apiserver}"
+    assert cluster["certificatesDir"] == str(layout.pki)
+    assert cluster["kubernetesVersion"] == topology.kubernetes_version  # never looked up online
+    assert cluster["networking"]["serviceSubnet"] == topology.service_cidr
+    assert cluster["encryptionAlgorithm"] == "ECDSA-P256"
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        dict(dns_names=["localhost", "extra.example"]),
-        dict(ip_addresses=["127.0.0.2"]),
-        dict(common_name="other"),
-        dict(organizations=["system:masters"]),
-        dict(client=True),
-    ],
-)
-def test_changed_request_reissues(pki: ClusterPKI, change: dict) -> None:
-    before = issue_server(pki).cert.read_bytes()
-
-    pair = issue_server(pki, **change)
-
-    assert pair.cert.read_bytes() != before
-    cert = load(pair.cert)
-    if "dns_names" in change or "ip_addresses" in change:
-        dns, ips = sans(cert)
-        assert dns == set(change.get("dns_names", ["localhost"]))
-        assert ips == set(change.get("ip_addresses", ["127.0.0.1"]))
-    if "common_name" in change:
-        assert cn(cert) == "other"
-    if "organizations" in change:
-        assert orgs(cert) == ["system:masters"]
-    if "client" in change:
-        assert ExtendedKeyUsageOID.CLIENT_AUTH in ekus(cert)
+# ---------------------------------------------------------------- the files
 
 
-def test_new_ca_reissues_leaves(pki: ClusterPKI) -> None:
-    pair = issue_server(pki)
-    before = pair.cert.read_bytes()
-    ca = pki.ensure_ca()
-    ca.cert.unlink()
-    ca.key.unlink()
-
-    issue_server(pki)
-
-    assert pair.cert.read_bytes() != before
-    load(pair.cert).verify_directly_issued_by(load(ca.cert))
-
-
-def test_lost_leaf_key_reissues(pki: ClusterPKI) -> None:
-    pair = issue_server(pki)
-    before = pair.cert.read_bytes()
-    pair.key.unlink()
-
-    issue_server(pki)
-
-    assert pair.key.exists()
-    assert pair.cert.read_bytes() != before
+def test_every_leaf_is_signed_by_its_ca_and_valid_for_a_year(cluster) -> None:
+    pki = cluster.pki
+    by_ca = {pki.ca: [pki.apiserver, pki.apiserver_kubelet_client, pki.serving("controller-manager"),
+                      pki.serving("scheduler"), *(pki.kubelet_serving(n.name) for n in cluster.topology.nodes)],
+             pki.etcd_ca: [pki.etcd_server, pki.etcd_healthcheck_client, pki.apiserver_etcd_client],
+             pki.front_proxy_ca: [pki.front_proxy_client]}
+    now = dt.datetime.now(dt.timezone.utc)
+    for ca, leaves in by_ca.items():
+        ca_cert = load(ca.cert)
+        assert ca_cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        for leaf in leaves:
+            cert = load(leaf.cert)
+            cert.verify_directly_issued_by(ca_cert)
+            assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca, leaf
+            assert cert.not_valid_before_utc <= now
+            assert dt.timedelta(days=364) < cert.not_valid_after_utc - now <= dt.timedelta(days=366), leaf
 
 
-def test_corrupt_leaf_cert_reissues(pki: ClusterPKI) -> None:
-    pair = issue_server(pki)
-    pair.cert.write_text("garbage")
-
-    issue_server(pki)
-
-    load(pair.cert).verify_directly_issued_by(load(pki.ensure_ca().cert))
-
-
-# ---------------------------------------------------------------- service-account keys
-
-
-def test_service_account_keypair(pki: ClusterPKI) -> None:
-    key_path, pub_path = pki.ensure_service_account_keypair()
-
-    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    pub = serialization.load_pem_public_key(pub_path.read_bytes())
-    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
-    assert pub.public_numbers() == key.public_key().public_numbers()
-
-    key_bytes = key_path.read_bytes()
-    pub_path.unlink()
-    assert pki.ensure_service_account_keypair() == (key_path, pub_path)
-    assert key_path.read_bytes() == key_bytes, "the signing key must never be rotated silently"
-    assert serialization.load_pem_public_key(pub_path.read_bytes()).public_numbers() == pub.public_numbers()
+def test_serving_certificates_name_what_clients_dial(cluster) -> None:
+    topology, pki = cluster.topology, cluster.pki
+    dns, ips = sans(load(pki.apiserver.cert))
+    assert {"kubernetes", "kubernetes.default", "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local", "localhost"} <= dns
+    assert {"127.0.0.1", topology.service_ip} <= ips
+    assert ekus(load(pki.apiserver.cert)) == {ExtendedKeyUsageOID.SERVER_AUTH}
+    etcd_dns, etcd_ips = sans(load(pki.etcd_server.cert))
+    assert "localhost" in etcd_dns and "127.0.0.1" in etcd_ips
+    for component in ("controller-manager", "scheduler"):
+        assert sans(load(pki.serving(component).cert)) == ({"localhost"}, {"127.0.0.1"})
+    for spec in topology.nodes:
+        cert = load(pki.kubelet_serving(spec.name).cert)
+        assert sans(cert) == ({spec.name}, {spec.address})
+        assert ekus(cert) == {ExtendedKeyUsageOID.SERVER_AUTH}
+        assert subject(cert) == (f"system:node:{spec.name}", ["system:nodes"])
 
 
-# ---------------------------------------------------------------- kubeconfig
+def test_kubeconfigs_name_the_local_endpoint_and_the_identities_rbac_expects(cluster) -> None:
+    topology, layout = cluster.topology, cluster.layout
+    server = f"https://127.0.0.1:{topology.ports.apiserver}"
+    expected = {layout.kubeconfig: ("kubernetes-super-admin", ["system:masters"]),
+                layout.component_kubeconfig("controller-manager"): ("system:kube-controller-manager", []),
+                layout.component_kubeconfig("scheduler"): ("system:kube-scheduler", []),
+                **{layout.node(n.name, 1).kubelet_kubeconfig: (f"system:node:{n.name}", ["system:nodes"])
+                   for n in topology.nodes}}
+    for path, identity in expected.items():
+        (entry,) = yaml.safe_load(path.read_text())["clusters"]
+        assert entry["cluster"]["server"] == server, path
+        assert subject(kubeconfig_cert(path)) == identity, path
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
-def test_kubeconfig_embeds_data(pki: ClusterPKI, tmp_path: Path) -> None:
-    ca = pki.ensure_ca()
-    admin = pki.issue("admin", "rcc-admin", organizations=["system:masters"], client=True)
-
-    path = write_kubeconfig(
-        tmp_path / "kube" / "admin.kubeconfig",
-        server="https://127.0.0.1:6443",
-        ca=ca.cert,
-        client=admin,
-        cluster_name="rcc",
-        user="rcc-admin",
-    )
-
-    assert mode(path) == 0o600
-    cfg = yaml.safe_load(path.read_text())
-    assert cfg["kind"] == "Config"
-    (cluster,) = cfg["clusters"]
-    (user,) = cfg["users"]
-    (context,) = cfg["contexts"]
-    assert cluster["name"] == "rcc"
-    assert cluster["cluster"]["server"] == "https://127.0.0.1:6443"
-    assert base64.b64decode(cluster["cluster"]["certificate-authority-data"]) == ca.cert.read_bytes()
-    assert user["name"] == "rcc-admin"
-    assert base64.b64decode(user["user"]["client-certificate-data"]) == admin.cert.read_bytes()
-    assert base64.b64decode(user["user"]["client-key-data"]) == admin.key.read_bytes()
-    assert context["context"] == {"cluster": "rcc", "user": "rcc-admin"}
-    assert cfg["current-context"] == context["name"]
+def test_private_keys_are_readable_by_their_owner_only(cluster) -> None:
+    layout = cluster.layout
+    keys = list(layout.pki.rglob("*.key"))
+    assert len(keys) >= 15  # kubeadm's 12 and the 5 serving pairs made by hand
+    for key in keys:
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
 
 
-def test_kubeconfig_explicit_context(pki: ClusterPKI, tmp_path: Path) -> None:
-    ca = pki.ensure_ca()
-    client = pki.issue("c", "u", client=True)
-    path = write_kubeconfig(tmp_path / "k", "https://127.0.0.1:6443", ca.cert, client, "rcc", "u", context="ctx")
-    cfg = yaml.safe_load(path.read_text())
-    assert cfg["current-context"] == "ctx"
-    assert cfg["contexts"][0]["name"] == "ctx"
-
-
-# ---------------------------------------------------------------- standard set
-
-
-def test_issue_control_plane(pki: ClusterPKI) -> None:
-    certs = issue_control_plane(pki, apiserver_ips=["127.0.0.1", "127.0.0.10"], service_ip="10.96.0.1")
-    ca = load(pki.ensure_ca().cert)
-
-    assert set(certs) == {
-        "apiserver",
-        "apiserver-kubelet-client",
-        "etcd-server",
-        "apiserver-etcd-client",
-        "admin",
-        "controller-manager",
-        "scheduler",
-    }
-    loaded = {name: load(pair.cert) for name, pair in certs.items()}
-    for cert in loaded.values():
-        cert.verify_directly_issued_by(ca)
-
-    dns, ips = sans(loaded["apiserver"])
-    assert dns == set(APISERVER_DNS_NAMES) >= {"kubernetes.default.svc.cluster.local", "localhost"}
-    assert ips == {"127.0.0.1", "127.0.0.10", "10.96.0.1"}
-    assert ekus(loaded["apiserver"]) == {ExtendedKeyUsageOID.SERVER_AUTH}
-
-    assert sans(loaded["etcd-server"]) == ({"localhost"}, {"127.0.0.1"})
-    assert ekus(loaded["etcd-server"]) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
-
-    client_ids = {
-        "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ["system:masters"]),
-        "apiserver-etcd-client": ("kube-apiserver-etcd-client", []),
-        "admin": ("rcc-admin", ["system:masters"]),
-        "controller-manager": ("system:kube-controller-manager", []),
-        "scheduler": ("system:kube-scheduler", []),
-    }
-    for name, (common_name, groups) in client_ids.items():
-        assert (cn(loaded[name]), orgs(loaded[name])) == (common_name, groups), name
-        assert ekus(loaded[name]) == {ExtendedKeyUsageOID.CLIENT_AUTH}, name
-
-    # A second `up` reuses everything.
-    again = issue_control_plane(pki, apiserver_ips=["127.0.0.1", "127.0.0.10"], service_ip="10.96.0.1")
-    assert {n: p.cert.read_bytes() for n, p in again.items()} == {
-        n: p.cert.read_bytes() for n, p in certs.items()
-    }
-
-
-def test_issue_kubelet(pki: ClusterPKI) -> None:
-    client, serving = issue_kubelet(pki, "node-1", "127.0.0.11")
-
-    c = load(client.cert)
-    assert cn(c) == "system:node:node-1"
-    assert orgs(c) == ["system:nodes"]
-    assert ekus(c) == {ExtendedKeyUsageOID.CLIENT_AUTH}
-
-    s = load(serving.cert)
-    assert sans(s) == ({"node-1"}, {"127.0.0.11"})
-    assert ekus(s) == {ExtendedKeyUsageOID.SERVER_AUTH}
-    assert client != serving
-
-    other_client, _ = issue_kubelet(pki, "node-2", "127.0.0.12")
-    assert other_client.cert != client.cert
-
-
-# ---------------------------------------------------------------- real TLS
-
-
-def test_mutual_tls_handshake(pki: ClusterPKI) -> None:
-    """The files work for OpenSSL too: mTLS with IP hostname check and EKUs."""
-    ca = pki.ensure_ca()
-    server = pki.issue("srv", "srv", ip_addresses=["127.0.0.1"], server=True)
-    client = pki.issue("cli", "rcc-admin", organizations=["system:masters"], client=True)
-
+def tls_handshake(server: CertPair, ca: Path, hostname: str) -> None:
+    """OpenSSL (Python's ssl) as the client, verifying `server` against `ca` for `hostname`."""
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(server.cert, server.key)
-    server_ctx.load_verify_locations(ca.cert)
-    server_ctx.verify_mode = ssl.CERT_REQUIRED
-    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname on by default
-    client_ctx.load_cert_chain(client.cert, client.key)
-    client_ctx.load_verify_locations(ca.cert)
-
+    client_ctx = ssl.create_default_context(cafile=str(ca))
     a, b = socket.socketpair()
     a.settimeout(10)
     b.settimeout(10)
-    peer: dict = {}
 
     def serve() -> None:
-        with server_ctx.wrap_socket(a, server_side=True) as tls:
-            peer["cert"] = tls.getpeercert()
-            tls.sendall(b"ok")
+        try:
+            server_ctx.wrap_socket(a, server_side=True).sendall(b"ok")
+        except ssl.SSLError:  # the client refused the certificate: its side raises
+            pass
 
     thread = threading.Thread(target=serve)
     thread.start()
     try:
-        with client_ctx.wrap_socket(b, server_hostname="127.0.0.1") as tls:
+        with client_ctx.wrap_socket(b, server_hostname=hostname) as tls:
             assert tls.recv(2) == b"ok"
     finally:
         thread.join(10)
+        a.close()
 
-    subject = dict(item for rdn in peer["cert"]["subject"] for item in rdn)
-    assert subject == {"organizationName": "system:masters", "commonName": "rcc-admin"}
+
+def test_the_serving_certificates_made_by_hand_verify_against_the_cluster_ca(cluster) -> None:
+    """What `up`'s health checks and the API server do: find the issuer and check the name."""
+    pki = cluster.pki
+    for component in ("controller-manager", "scheduler"):
+        tls_handshake(pki.serving(component), pki.ca.cert, "127.0.0.1")
+    for spec in cluster.topology.nodes:
+        tls_handshake(pki.kubelet_serving(spec.name), pki.ca.cert, spec.address)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_handshake(pki.kubelet_serving(spec.name), pki.ca.cert, "127.0.0.1")
+
+
+def test_a_serving_certificate_needs_a_name() -> None:
+    from clusters.local.certificates import issue_serving
+
+    with pytest.raises(ValueError, match="needs a DNS name or an IP address"):
+        issue_serving(CertPair(Path("/nonexistent.crt"), Path("/nonexistent.key")),
+                      CertPair(Path("/x.crt"), Path("/x.key")), "nameless")
+
+
+# ---------------------------------------------------------------- a real API server
+
+
+def test_the_api_server_authenticates_each_kubeconfig_as_its_identity(cluster, apiserver) -> None:
+    topology, layout = cluster.topology, cluster.layout
+    assert who(layout.kubeconfig) == ("kubernetes-super-admin", {"system:masters", "system:authenticated"})
+    assert who(layout.component_kubeconfig("scheduler"))[0] == "system:kube-scheduler"
+    for spec in topology.nodes:
+        user, groups = who(layout.node(spec.name, 1).kubelet_kubeconfig)
+        assert (user, "system:nodes" in groups) == (f"system:node:{spec.name}", True)
+
+
+def test_a_user_kubeconfig_from_kubeadm_is_accepted(cluster, apiserver, tmp_path: Path) -> None:
+    kubeadm = cluster.kubeadm
+    path = tmp_path / "user.conf"
+    path.write_text(kubeadm.user_kubeconfig("rcc-test-user", ["rcc-test-group"]))
+    assert who(path) == ("rcc-test-user", {"rcc-test-group", "system:authenticated"})
+
+
+def test_a_certificate_of_another_ca_is_refused(cluster, apiserver) -> None:
+    """The etcd CA signs the API server's etcd client: the API server itself must not trust it."""
+    pki = cluster.pki
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(pki.ca.cert))
+    context.load_cert_chain(str(pki.apiserver_etcd_client.cert), str(pki.apiserver_etcd_client.key))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{apiserver}/api", context=context, timeout=10)
+    assert refused.value.code == 401
+
+
+def test_kubeadms_binding_lets_the_api_server_use_the_kubelet_api(cluster, apiserver) -> None:
+    """kubeadm's apiserver-kubelet-client has no group: only the binding `up` makes (as kubeadm init
+    does) lets it through a kubelet's webhook authorization when the API server asks for logs or exec."""
+    layout, pki = cluster.layout, cluster.pki
+    user, groups = subject(load(pki.apiserver_kubelet_client.cert))
+    assert (user, groups) == ("kube-apiserver-kubelet-client", [])
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+              "spec": {"user": user, "groups": ["system:authenticated"],
+                       "resourceAttributes": {"verb": "create", "resource": "nodes", "subresource": "proxy"}}}
+    with api(layout.kubeconfig) as c:
+        rbac, authz = client.RbacAuthorizationV1Api(c), client.AuthorizationV1Api(c)
+        assert not authz.create_subject_access_review(review).status.allowed
+        rbac.create_cluster_role_binding(APISERVER_KUBELET_CLIENT_BINDING)
+        deadline = time.monotonic() + 10  # the RBAC authorizer reads bindings from its informer
+        while not authz.create_subject_access_review(review).status.allowed:
+            assert time.monotonic() < deadline, "the binding did not allow the API server's kubelet client"
+            time.sleep(0.2)

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from clusters.toolbox.errors import ClusterError
+from clusters.toolbox.command_line import run_command
 
 
 def _progress(message: str) -> None:
@@ -33,25 +33,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        if args.command == "engine":
-            from clusters.kind import engine
-            if args.action == "up":
-                for key, value in engine.up(_progress).items():
-                    print(f"export {key}={value}")
-            elif args.action == "down":
-                engine.down(_progress, purge=args.purge)
-            else:
-                print(json.dumps(engine.status(), indent=2))
+    return run_command("python -m clusters.kind", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "engine":
+        from clusters.kind import engine
+        if args.action == "up":
+            for key, value in engine.up(_progress).items():
+                print(f"export {key}={value}")
+        elif args.action == "down":
+            engine.down(_progress, purge=args.purge)
         else:
-            from clusters.kind import node_image
-            print(node_image.ensure_node_image(progress=_progress, rebuild=args.rebuild))
-    except ClusterError as err:
-        print(f"python -m clusters.kind: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("python -m clusters.kind: interrupted", file=sys.stderr)
-        return 130
+            print(json.dumps(engine.status(), indent=2))
+    else:
+        from clusters.kind import node_image
+        print(node_image.ensure_node_image(progress=_progress, rebuild=args.rebuild))
     return 0
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from clusters.kind import node_files, node_images
 from clusters.toolbox.binaries import (GoComponent, default_cache_dir, ensure_binaries, ensure_component,
-                                       kubernetes_component)
+                                       kubernetes_node_component)
 from clusters.toolbox.errors import ClusterError
 from clusters.toolbox.kubernetes_source import go_module_dir, pause_source
 from clusters.toolbox.runtimes.runc import RUNC_COMPONENT
@@ -55,10 +55,7 @@ Progress = Callable[[str], None]
 
 def node_components(version: str = KUBERNETES_VERSION) -> tuple[GoComponent, ...]:
     """kubeadm and kube-proxy (own key beside ``kubernetes-<version>``) and CoreDNS."""
-    base = kubernetes_component(version)
-    extras = GoComponent(name="kubernetes-node", module=base.module, version=version,
-                         commands={c: f"k8s.io/kubernetes/cmd/{c}" for c in ("kubeadm", "kube-proxy")},
-                         ldflags=base.ldflags, pins_kubernetes_staging=True)
+    extras = kubernetes_node_component(version)
     coredns = GoComponent(name="coredns", module="github.com/coredns/coredns", version=COREDNS_VERSION,
                           commands={"coredns": "github.com/coredns/coredns"}, ldflags="-s -w")
     return extras, coredns

@@ -1,154 +1,112 @@
-"""Which certificates and kubeconfigs the local cluster's components get, issued by its CA (pki.py).
+"""Which certificates and kubeconfigs the local cluster's components get.
 
-The control plane's certificates (serving, client, etcd), each kubelet's client and serving
-pair, and the self-contained kubeconfigs that carry them. The identities (CN = user,
-O = groups) are the ones RBAC's bootstrap policy, the Node authorizer and NodeRestriction
-expect, so the cluster runs under the security model a real one has.
+kubeadm makes the control plane's and each kubelet's kubeconfig (``clusters/local/pki.py``);
+this module signs, with the CA kubeadm made, the serving certificates no kubeadm phase
+makes (why each is needed is in pki.py's docstring): each kubelet's, for its node name and
+address, and the controller-manager's and scheduler's, for 127.0.0.1. They follow
+kubeadm's own choices: an ECDSA P-256 key, one year of validity, server-auth only, the key
+written 0600.
 """
 
 from __future__ import annotations
 
-import base64
+import datetime as dt
+import ipaddress
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from clusters.local.pki import KEY_MODE, CertPair, ClusterPKI, atomic_write
+from clusters.local.layout import NodeLayout
+from clusters.local.pki import CertPair, ClusterPKI, Kubeadm
+from clusters.local.topology import NodeSpec
 
-__all__ = ["APISERVER_DNS_NAMES", "issue_control_plane", "issue_kubelet", "write_kubeconfig"]
+__all__ = ["control_plane_certificates", "control_plane_kubeconfigs", "issue_serving", "node_credentials"]
 
-# DNS names every in-cluster client may use to reach the API server.
-APISERVER_DNS_NAMES: tuple[str, ...] = (
-    "kubernetes",
-    "kubernetes.default",
-    "kubernetes.default.svc",
-    "kubernetes.default.svc.cluster.local",
-    "localhost",
-)
-
-
-# --------------------------------------------------------------------------
-# Kubeconfig
-# --------------------------------------------------------------------------
+#: kubeadm's ``certificateValidityPeriod`` default.
+VALIDITY = dt.timedelta(days=365)
+#: Components compare against their own clocks: a certificate "not yet valid" by a second fails.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-def _b64_file(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode("ascii")
+def control_plane_certificates(kubeadm: Kubeadm) -> ClusterPKI:
+    """kubeadm's config and certificates: all etcd and the API server need to start."""
+    kubeadm.write_config()
+    return kubeadm.certificates()
 
 
-def write_kubeconfig(
-    path: Path,
-    server: str,
-    ca: Path,
-    client: CertPair,
-    cluster_name: str,
-    user: str,
-    context: str | None = None,
-) -> Path:
-    """Write a self-contained kubeconfig for ``client`` talking to ``server``.
+def control_plane_kubeconfigs(kubeadm: Kubeadm) -> None:
+    """The admin, controller-manager and scheduler kubeconfigs (three kubeadm processes at once), and the
+    controller-manager's and scheduler's serving certificates: needed once the API server answers."""
+    pki = kubeadm.pki
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        jobs = [pool.submit(kubeadm.admin_kubeconfig),
+                *(pool.submit(kubeadm.component_kubeconfig, c) for c in ("controller-manager", "scheduler"))]
+        for component in ("controller-manager", "scheduler"):
+            issue_serving(pki.ca, pki.serving(component), f"kube-{component}", dns_names=["localhost"],
+                          ip_addresses=["127.0.0.1"])
+        for job in jobs:
+            job.result()
 
-    Certificate and key are embedded (``*-data`` fields) rather than referenced
-    by path, so the file keeps working when copied elsewhere or read from a
-    different working directory, and there is one file to protect.  Because it
-    carries a private key it is written 0600, atomically.
+
+def node_credentials(kubeadm: Kubeadm, spec: NodeSpec, node: NodeLayout) -> None:
+    """The kubelet's kubeconfig (kubeadm) and its serving certificate for its name and address."""
+    kubeadm.kubelet_kubeconfig(node)
+    issue_serving(kubeadm.pki.ca, kubeadm.pki.kubelet_serving(spec.name), f"system:node:{spec.name}",
+                  organizations=["system:nodes"], dns_names=[spec.name], ip_addresses=[spec.address])
+
+
+def issue_serving(ca: CertPair, out: CertPair, common_name: str, organizations: Sequence[str] = (),
+                  dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = ()) -> CertPair:
+    """Sign a server-auth certificate for the given names with ``ca``, into ``out``.
+
+    Go checks a server's address against the SANs only (never the CN), so at least one
+    name or address is required.
     """
-    path = Path(path)
-    context = context or f"{user}@{cluster_name}"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "preferences": {},
-        "clusters": [
-            {
-                "name": cluster_name,
-                "cluster": {"server": server, "certificate-authority-data": _b64_file(ca)},
-            }
-        ],
-        "users": [
-            {
-                "name": user,
-                "user": {
-                    "client-certificate-data": _b64_file(client.cert),
-                    "client-key-data": _b64_file(client.key),
-                },
-            }
-        ],
-        "contexts": [{"name": context, "context": {"cluster": cluster_name, "user": user}}],
-        "current-context": context,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, yaml.safe_dump(config, sort_keys=False).encode("utf-8"), KEY_MODE)
-    return path
-
-
-# --------------------------------------------------------------------------
-# The standard certificate set
-# --------------------------------------------------------------------------
-
-
-def _unique(items: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
-def issue_control_plane(pki: ClusterPKI, apiserver_ips: Sequence[str], service_ip: str) -> dict[str, CertPair]:
-    """Issue every control-plane certificate; keys of the result name each one.
-
-    * ``apiserver``: serving cert, reachable as ``kubernetes[.default[.svc…]]``,
-      ``localhost``, 127.0.0.1, the given IPs and the ``kubernetes`` Service IP
-      (what in-cluster clients dial).
-    * ``apiserver-kubelet-client``: the API server's identity towards kubelets
-      (logs, exec, port-forward); ``system:masters`` so kubelet authz allows it.
-    * ``etcd-server``: etcd's serving and peer cert on loopback.
-    * ``apiserver-etcd-client``: the API server's client cert for etcd.
-    * ``admin``: ``rcc-admin`` in ``system:masters``, for the suite and users.
-    * ``controller-manager`` / ``scheduler``: the user names the default RBAC
-      bootstrap policy grants these components' permissions to.
-    """
-    ips = _unique(["127.0.0.1", *apiserver_ips, service_ip])
-    loopback_ips = ["127.0.0.1"]
-    return {
-        "apiserver": pki.issue(
-            "apiserver", "kube-apiserver", dns_names=APISERVER_DNS_NAMES, ip_addresses=ips, server=True
-        ),
-        "apiserver-kubelet-client": pki.issue(
-            "apiserver-kubelet-client",
-            "kube-apiserver-kubelet-client",
-            organizations=["system:masters"],
-            client=True,
-        ),
-        "etcd-server": pki.issue(
-            "etcd-server",
-            "etcd-server",
-            dns_names=["localhost"],
-            ip_addresses=loopback_ips,
-            server=True,
-            client=True,
-        ),
-        "apiserver-etcd-client": pki.issue("apiserver-etcd-client", "kube-apiserver-etcd-client", client=True),
-        "admin": pki.issue("admin", "rcc-admin", organizations=["system:masters"], client=True),
-        "controller-manager": pki.issue("controller-manager", "system:kube-controller-manager", client=True),
-        "scheduler": pki.issue("scheduler", "system:kube-scheduler", client=True),
-    }
-
-
-def issue_kubelet(pki: ClusterPKI, node_name: str, node_ip: str) -> tuple[CertPair, CertPair]:
-    """Issue ``(client, serving)`` certificates for the kubelet of ``node_name``.
-
-    The client identity ``system:node:<name>`` in ``system:nodes`` is what the
-    Node authorizer and NodeRestriction admission plugin require; the serving
-    certificate lets the API server verify the kubelet it connects to by its
-    node IP or name.
-    """
-    identity = f"system:node:{node_name}"
-    groups = ["system:nodes"]
-    client = pki.issue(f"kubelet-{node_name}-client", identity, organizations=groups, client=True)
-    serving = pki.issue(
-        f"kubelet-{node_name}-serving",
-        identity,
-        organizations=groups,
-        dns_names=[node_name],
-        ip_addresses=[node_ip],
-        server=True,
+    sans = [*(x509.DNSName(d) for d in dns_names), *(x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses)]
+    if not sans:
+        raise ValueError(f"{common_name}: a serving certificate needs a DNS name or an IP address")
+    ca_cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca.key.read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    subject = x509.Name([*(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations),
+                         x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(min(now + VALIDITY, ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        # The CA's own key identifier, whichever method made it (Go 1.26: truncated SHA-256): OpenSSL
+        # looks the issuer up by it, and a recomputed SHA-1 one matched no CA ("unable to get local issuer").
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+            ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
-    return client, serving
+    _write(out.key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()), 0o600)
+    _write(out.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    return out
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with exactly ``mode`` (never looser, not even for an instant), replacing an old one."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), mode)  # the umask may have narrowed it
+        out.write(data)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from clusters.local.cluster import LocalCluster
+from clusters.toolbox.command_line import run_command
 from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import DEFAULT_STATE_ROOT
 from clusters.local.topology import DEFAULT_TOPOLOGY, load_topology
@@ -37,15 +38,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        cluster = LocalCluster(load_topology(args.topology), state_root=args.state_root, progress=_progress)
-        return _run(cluster, args)
-    except ClusterError as err:
-        print(f"rcc-local: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("rcc-local: interrupted", file=sys.stderr)
-        return 130
+    return run_command("rcc-local", lambda: _run(
+        LocalCluster(load_topology(args.topology), state_root=args.state_root, progress=_progress), args))
 
 
 def _run(cluster: LocalCluster, args: argparse.Namespace) -> int:

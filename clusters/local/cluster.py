@@ -8,13 +8,14 @@ crash, knows exactly what to stop and undo.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -26,8 +27,8 @@ from clusters.toolbox.kubernetes_source import pause_source
 from clusters.local.cri import NodeCRI, cri_for
 from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import DEFAULT_STATE_ROOT, ClusterLayout, NodeLayout
-from clusters.local.certificates import issue_control_plane, issue_kubelet, write_kubeconfig
-from clusters.local.pki import CertPair, ClusterPKI
+from clusters.local.certificates import control_plane_certificates, control_plane_kubeconfigs, node_credentials
+from clusters.local.pki import APISERVER_KUBELET_CLIENT_BINDING, ClusterPKI, Kubeadm
 from clusters.local import host_state
 from clusters.local.host_state import HostState
 from clusters.local.processes import ProcessRecord
@@ -187,6 +188,10 @@ class LocalCluster:
                           for p in state.processes},
         }
 
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> str:
+        """A kubeconfig (text) for client certificate `user` in `groups`, signed by this cluster's CA."""
+        return Kubeadm(self.ensure_binaries()["kubeadm"], self.topology, self.layout).user_kubeconfig(user, groups)
+
     def log_paths(self) -> dict[str, Path]:
         return {p.name: Path(p.log) for p in self._load_state().processes}
 
@@ -203,64 +208,45 @@ class LocalCluster:
         self._state.raised_inotify_from = host.raise_inotify_instances_if_needed(
             host.INOTIFY_CONTROL_PLANE + host.INOTIFY_PER_NODE * len(self.nodes))
         self._save_state()
-        pki, certs = self._write_pki()
+        kubeadm = Kubeadm(binaries["kubeadm"], self.topology, self.layout)
+        pki = control_plane_certificates(kubeadm)
+        self.progress("pki: kubeadm's certificates ready")
         runtime_paths = self._runtime_paths(binaries)
         with ThreadPoolExecutor(max_workers=len(self.nodes) + 1) as pool:
-            # containerds and image imports overlap with the control plane's start.
-            node_jobs = [pool.submit(self._start_cri, binaries, runtime_paths, node, archives)
+            # The kubeconfigs, each node's credentials, its containerd and image imports overlap with
+            # the start of etcd and the API server.
+            kubeconfigs = pool.submit(control_plane_kubeconfigs, kubeadm)
+            node_jobs = [pool.submit(self._start_node, kubeadm, binaries, runtime_paths, node, archives)
                          for node in self.nodes]
-            self._start_control_plane(binaries, pki, certs)
+            self._start_control_plane(binaries, pki, kubeconfigs)
             for job in node_jobs:
                 job.result()
         for node in self.nodes:
             self._start_kubelet(binaries, node)
         self._await_nodes()
 
-    def _write_pki(self) -> tuple[ClusterPKI, dict[str, CertPair]]:
-        pki = ClusterPKI(self.layout.pki)
-        ca = pki.ensure_ca()
-        certs = issue_control_plane(pki, ["127.0.0.1"], self.topology.service_ip)
-        for component in ("controller-manager", "scheduler"):
-            certs[f"{component}-serving"] = pki.issue(f"{component}-serving", f"kube-{component}", server=True,
-                                                      dns_names=["localhost"], ip_addresses=["127.0.0.1"])
-        for component, pair in (("admin", certs["admin"]), ("controller-manager", certs["controller-manager"]),
-                                ("scheduler", certs["scheduler"])):
-            path = self.layout.kubeconfig if component == "admin" else self.layout.component_kubeconfig(component)
-            write_kubeconfig(path, self.server, ca.cert, pair, self.topology.name, f"{self.topology.name}-{component}")
-        for spec, node in zip(self.topology.nodes, self.nodes):
-            client, serving = issue_kubelet(pki, spec.name, spec.address)
-            node.root.mkdir(parents=True, exist_ok=True)
-            write_kubeconfig(node.kubelet_kubeconfig, self.server, ca.cert, client, self.topology.name,
-                             f"system:node:{spec.name}")
-            certs[f"kubelet-serving-{spec.name}"] = serving
-        self.progress("pki: CA, component certificates and kubeconfigs ready")
-        return pki, certs
-
-    def _start_control_plane(self, binaries: Binaries, pki: ClusterPKI, certs: dict[str, CertPair]) -> None:
-        ca = pki.ensure_ca()
-        sa_key, sa_pub = pki.ensure_service_account_keypair()
+    def _start_control_plane(self, binaries: Binaries, pki: ClusterPKI, kubeconfigs: Future[None]) -> None:
         self.layout.etcd_data.mkdir(parents=True, exist_ok=True)
         os.chmod(self.layout.etcd_data, 0o700)
-        etcd = self._launch("etcd", [str(binaries["etcd"]),
-                                     *config.etcd_args(self.topology, self.layout, certs["etcd-server"], ca.cert)])
+        etcd = self._launch("etcd", [str(binaries["etcd"]), *config.etcd_args(self.topology, self.layout, pki)])
         self._await(etcd, lambda: http_ok(f"https://127.0.0.1:{self.topology.ports.etcd_client}/health",
-                                                 ca.cert, certs["apiserver-etcd-client"]), timeout=30)
+                                          pki.etcd_ca.cert, pki.etcd_healthcheck_client), timeout=30)
         apiserver = self._launch("kube-apiserver", [
             str(binaries["kube-apiserver"]),
-            *config.apiserver_args(self.topology, self.layout, certs, ca.cert, sa_key, sa_pub,
-                                   self.apiserver_extra_args)])
+            *config.apiserver_args(self.topology, self.layout, pki, self.apiserver_extra_args)])
+        kubeconfigs.result()  # the admin one is how the API server is asked whether it is ready
         self._await(apiserver, lambda: self._api.ready(), timeout=90)
+        self._api.ensure_cluster_role_binding(APISERVER_KUBELET_CLIENT_BINDING)
         cm = self._launch("kube-controller-manager", [
             str(binaries["kube-controller-manager"]),
-            *config.controller_manager_args(self.topology, self.layout, ca.cert, ca.key, sa_key,
-                                            certs["controller-manager-serving"])])
+            *config.controller_manager_args(self.topology, self.layout, pki)])
         scheduler = self._launch("kube-scheduler", [str(binaries["kube-scheduler"]),
-                                                    *config.scheduler_args(self.topology, self.layout,
-                                                                           certs["scheduler-serving"])])
+                                                    *config.scheduler_args(self.topology, self.layout, pki)])
+        # /healthz needs no client certificate (always allowed); the server is verified against the CA.
         self._await(cm, lambda: http_ok(f"https://127.0.0.1:{self.topology.ports.controller_manager}/healthz",
-                                               ca.cert, certs["admin"]), timeout=60)
+                                        pki.ca.cert), timeout=60)
         self._await(scheduler, lambda: http_ok(f"https://127.0.0.1:{self.topology.ports.scheduler}/healthz",
-                                                      ca.cert, certs["admin"]), timeout=60)
+                                               pki.ca.cert), timeout=60)
 
     def _runtime_paths(self, binaries: Binaries) -> dict[str, Path]:
         """The executable a CRI calls for each runtime: the binary, or a generated front for it."""
@@ -272,6 +258,11 @@ class LocalCluster:
 
     def _cri_record_name(self, node: NodeLayout) -> str:
         return f"{self.cris[node.name].kind}-{node.name}"
+
+    def _start_node(self, kubeadm: Kubeadm, binaries: Binaries, runtime_paths: dict[str, Path], node: NodeLayout,
+                    archives: list[Path]) -> None:
+        node_credentials(kubeadm, self.topology.node(node.name), node)
+        self._start_cri(binaries, runtime_paths, node, archives)
 
     def _start_cri(self, binaries: Binaries, runtime_paths: dict[str, Path], node: NodeLayout,
                    archives: list[Path]) -> None:
@@ -289,10 +280,7 @@ class LocalCluster:
 
     def _start_kubelet(self, binaries: Binaries, node: NodeLayout) -> None:
         spec = self.topology.node(node.name)
-        ca = ClusterPKI(self.layout.pki).ca_pair()
-        serving = CertPair(cert=self.layout.pki / f"kubelet-{spec.name}-serving.crt",
-                           key=self.layout.pki / f"kubelet-{spec.name}-serving.key")
-        node.kubelet_config.write_text(yaml.safe_dump(config.kubelet_config(spec, node, ca.cert, serving,
+        node.kubelet_config.write_text(yaml.safe_dump(config.kubelet_config(spec, node, ClusterPKI(self.layout.pki),
                                                                             self.cris[node.name].endpoint)))
         record = self._launch(f"kubelet-{node.name}", [str(binaries["kubelet"]), *config.kubelet_args(spec, node)],
                               env={**os.environ, "PATH": binaries.search_path})
@@ -309,11 +297,14 @@ class LocalCluster:
         API server reaches each kubelet on its own 127.0.0.x address.
         """
         wanted = {n.name for n in self.topology.nodes}
+        silent = frozenset(n for n in wanted if self.cri_lists_handlers(n) is False)
+        for name in sorted(silent):
+            self.progress(f"node {name}: its CRI lists no runtime handlers (Node.status.runtimeHandlers stays empty)")
         patched: set[str] = set()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
-            registered, ready = self._api.node_states()
+            registered, ready = self._api.node_states(silent)
             for name in (registered & wanted) - patched:
                 spec = self.topology.node(name)
                 self._api.set_node_address(name, spec.address)
@@ -323,7 +314,7 @@ class LocalCluster:
                 self._save_state()
                 return
             time.sleep(0.1)
-        missing = sorted(wanted - self._api.node_states()[1])
+        missing = sorted(wanted - self._api.node_states(silent)[1])
         logs = ", ".join(str(self.layout.log(f"kubelet-{n}")) for n in missing)
         raise ClusterError(f"nodes {', '.join(missing)} did not become Ready within {timeout:.0f}s; see {logs}")
 
@@ -365,6 +356,18 @@ class LocalCluster:
         node = self.node_layout(node_name)
         return subprocess.run([str(candidates[-1]), "--config", str(node.crictl_config), *args],
                               capture_output=True, text=True, timeout=timeout)
+
+    def cri_lists_handlers(self, node_name: str) -> bool | None:
+        """Whether the node's CRI lists handlers in its own Status (`crictl info`: runtimeHandlers).
+
+        The kubelet fills Node.status.runtimeHandlers from exactly that list; containerd 1.7 sends
+        none. A probed capability, not a version number; None when the CRI cannot be asked.
+        """
+        try:
+            info = self.crictl(node_name, "info", "-o", "json", timeout=30)
+            return bool(json.loads(info.stdout).get("runtimeHandlers")) if info.returncode == 0 else None
+        except (ClusterError, ValueError, AttributeError, subprocess.TimeoutExpired):
+            return None
 
     def _remove_all_pods(self, node: NodeLayout) -> None:
         """Stop and remove every sandbox through the CRI, so CNI releases addresses and veths."""

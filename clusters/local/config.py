@@ -7,10 +7,8 @@ config lives with its CRI module (clusters/local/cri/).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from clusters.local.layout import ClusterLayout, NodeLayout
-from clusters.local.pki import CertPair
+from clusters.local.pki import ClusterPKI
 from clusters.local.topology import NodeSpec, Topology
 
 
@@ -36,7 +34,8 @@ def cni_config(node: NodeSpec, layout: NodeLayout) -> dict:
     }
 
 
-def kubelet_config(node: NodeSpec, layout: NodeLayout, ca: Path, serving: CertPair, cri_endpoint: str) -> dict:
+def kubelet_config(node: NodeSpec, layout: NodeLayout, pki: ClusterPKI, cri_endpoint: str) -> dict:
+    serving = pki.kubelet_serving(node.name)
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -48,7 +47,7 @@ def kubelet_config(node: NodeSpec, layout: NodeLayout, ca: Path, serving: CertPa
         "authentication": {
             "anonymous": {"enabled": False},
             "webhook": {"enabled": True},
-            "x509": {"clientCAFile": str(ca)},
+            "x509": {"clientCAFile": str(pki.ca.cert)},
         },
         "authorization": {"mode": "Webhook"},
         "tlsCertFile": str(serving.cert),
@@ -104,7 +103,7 @@ def crictl_config(cri_endpoint: str) -> dict:
     return {"runtime-endpoint": cri_endpoint, "image-endpoint": cri_endpoint, "timeout": 10}
 
 
-def etcd_args(topology: Topology, layout: ClusterLayout, server: CertPair, ca: Path) -> list[str]:
+def etcd_args(topology: Topology, layout: ClusterLayout, pki: ClusterPKI) -> list[str]:
     client = f"https://127.0.0.1:{topology.ports.etcd_client}"
     peer = f"http://127.0.0.1:{topology.ports.etcd_peer}"
     return [
@@ -116,9 +115,9 @@ def etcd_args(topology: Topology, layout: ClusterLayout, server: CertPair, ca: P
         f"--initial-advertise-peer-urls={peer}",
         f"--initial-cluster={topology.name}-etcd={peer}",
         "--listen-metrics-urls=",
-        f"--cert-file={server.cert}",
-        f"--key-file={server.key}",
-        f"--trusted-ca-file={ca}",
+        f"--cert-file={pki.etcd_server.cert}",
+        f"--key-file={pki.etcd_server.key}",
+        f"--trusted-ca-file={pki.etcd_ca.cert}",
         "--client-cert-auth=true",
         "--unsafe-no-fsync=true",
         "--quota-backend-bytes=1073741824",
@@ -130,29 +129,30 @@ def etcd_args(topology: Topology, layout: ClusterLayout, server: CertPair, ca: P
     ]
 
 
-def apiserver_args(topology: Topology, layout: ClusterLayout, certs: dict[str, CertPair], ca: Path,
-                   sa_key: Path, sa_pub: Path, extra: tuple[str, ...] = ()) -> list[str]:
+def apiserver_args(topology: Topology, layout: ClusterLayout, pki: ClusterPKI, extra: tuple[str, ...] = ()) -> list[str]:
     """Flags of a secured API server; `extra` lets a broken-cluster variant override any of them."""
     return [
         "--bind-address=127.0.0.1",
         "--advertise-address=127.0.0.1",
         f"--secure-port={topology.ports.apiserver}",
         f"--etcd-servers=https://127.0.0.1:{topology.ports.etcd_client}",
-        f"--etcd-cafile={ca}",
-        f"--etcd-certfile={certs['apiserver-etcd-client'].cert}",
-        f"--etcd-keyfile={certs['apiserver-etcd-client'].key}",
-        f"--client-ca-file={ca}",
-        f"--tls-cert-file={certs['apiserver'].cert}",
-        f"--tls-private-key-file={certs['apiserver'].key}",
-        f"--kubelet-client-certificate={certs['apiserver-kubelet-client'].cert}",
-        f"--kubelet-client-key={certs['apiserver-kubelet-client'].key}",
-        f"--kubelet-certificate-authority={ca}",
+        f"--etcd-cafile={pki.etcd_ca.cert}",
+        f"--etcd-certfile={pki.apiserver_etcd_client.cert}",
+        f"--etcd-keyfile={pki.apiserver_etcd_client.key}",
+        f"--client-ca-file={pki.ca.cert}",
+        f"--tls-cert-file={pki.apiserver.cert}",
+        f"--tls-private-key-file={pki.apiserver.key}",
+        f"--kubelet-client-certificate={pki.apiserver_kubelet_client.cert}",
+        f"--kubelet-client-key={pki.apiserver_kubelet_client.key}",
+        f"--kubelet-certificate-authority={pki.ca.cert}",
         "--kubelet-preferred-address-types=InternalIP,Hostname",
         "--authorization-mode=Node,RBAC",
         "--enable-admission-plugins=NodeRestriction",
-        # Aggregation-style request headers, trusted only from the cluster CA's front-proxy client
-        # name; without them every delegating component logs a missing CA bundle forever.
-        f"--requestheader-client-ca-file={ca}",
+        # Aggregation-style request headers, trusted only from the front-proxy CA's client, as
+        # kubeadm sets them; without them every delegating component logs a missing CA bundle forever.
+        f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
+        f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
+        f"--proxy-client-key-file={pki.front_proxy_client.key}",
         "--requestheader-allowed-names=front-proxy-client",
         "--requestheader-username-headers=X-Remote-User",
         "--requestheader-group-headers=X-Remote-Group",
@@ -160,8 +160,8 @@ def apiserver_args(topology: Topology, layout: ClusterLayout, certs: dict[str, C
         "--allow-privileged=true",
         f"--service-cluster-ip-range={topology.service_cidr}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        f"--service-account-key-file={sa_pub}",
-        f"--service-account-signing-key-file={sa_key}",
+        f"--service-account-key-file={pki.service_account_public_key}",
+        f"--service-account-signing-key-file={pki.service_account_key}",
         # Endpoints may not hold loopback addresses, and this API server listens on loopback only.
         "--endpoint-reconciler-type=none",
         "--profiling=false",
@@ -174,9 +174,9 @@ CONTROLLERS = ("serviceaccount-controller", "root-ca-certificate-publisher-contr
                "namespace-controller", "resourcequota-controller")
 
 
-def controller_manager_args(topology: Topology, layout: ClusterLayout, ca: Path, ca_key: Path,
-                            sa_key: Path, serving: CertPair) -> list[str]:
+def controller_manager_args(topology: Topology, layout: ClusterLayout, pki: ClusterPKI) -> list[str]:
     kubeconfig = layout.component_kubeconfig("controller-manager")
+    serving = pki.serving("controller-manager")
     return [
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
@@ -186,10 +186,10 @@ def controller_manager_args(topology: Topology, layout: ClusterLayout, ca: Path,
         f"--tls-cert-file={serving.cert}",
         f"--tls-private-key-file={serving.key}",
         "--use-service-account-credentials=true",
-        f"--service-account-private-key-file={sa_key}",
-        f"--root-ca-file={ca}",
-        f"--cluster-signing-cert-file={ca}",
-        f"--cluster-signing-key-file={ca_key}",
+        f"--service-account-private-key-file={pki.service_account_key}",
+        f"--root-ca-file={pki.ca.cert}",
+        f"--cluster-signing-cert-file={pki.ca.cert}",
+        f"--cluster-signing-key-file={pki.ca.key}",
         f"--service-cluster-ip-range={topology.service_cidr}",
         "--allocate-node-cidrs=false",
         # Only the controllers a RuntimeClass run needs: the default ServiceAccount and the
@@ -204,8 +204,9 @@ def controller_manager_args(topology: Topology, layout: ClusterLayout, ca: Path,
     ]
 
 
-def scheduler_args(topology: Topology, layout: ClusterLayout, serving: CertPair) -> list[str]:
+def scheduler_args(topology: Topology, layout: ClusterLayout, pki: ClusterPKI) -> list[str]:
     kubeconfig = layout.component_kubeconfig("scheduler")
+    serving = pki.serving("scheduler")
     return [
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",

@@ -59,7 +59,7 @@ class NodeLayout:
 
     @property
     def kubelet_kubeconfig(self) -> Path:
-        return self.root / "kubelet.kubeconfig"
+        return self.root / "kubelet.conf"
 
     @property
     def pod_logs(self) -> Path:
@@ -119,10 +119,16 @@ class ClusterLayout:
 
     @property
     def kubeconfig(self) -> Path:
-        return self.root / "kubeconfig"
+        """The cluster's admin kubeconfig, written by `kubeadm init phase kubeconfig super-admin`, which names it."""
+        return self.root / "super-admin.conf"
+
+    @property
+    def kubeadm_config(self) -> Path:
+        """The InitConfiguration and ClusterConfiguration kubeadm makes the PKI from."""
+        return self.root / "kubeadm.yaml"
 
     def component_kubeconfig(self, component: str) -> Path:
-        return self.root / f"{component}.kubeconfig"
+        return self.root / f"{component}.conf"
 
     def log(self, component: str) -> Path:
         return self.logs / f"{component}.log"

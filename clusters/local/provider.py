@@ -55,6 +55,9 @@ class LocalEvidence:
     def cri_runtime_tables(self, node: str) -> list[str] | None:
         return self.cluster.cri(node).runtime_tables()
 
+    def cri_reports_handlers(self, node: str) -> bool | None:
+        return self.cluster.cri_lists_handlers(node)
+
     def pod_processes(self, node: str, pod_uid: str, sandbox_id: str,
                       container_ids: list[str]) -> pod_processes.PodProcesses:
         """Every node is this host: its /proc and /sys/fs/cgroup, seeded with the pids the node's CRI reports."""
@@ -99,6 +102,14 @@ class LocalProvider:
     def declared_handlers(self) -> list[str]:
         """Handlers the topology configures somewhere: known before the cluster is up."""
         return sorted({h for n in self.topology.nodes for h in n.promised_handlers})
+
+    def declared_node_handlers(self) -> dict[str, tuple[str, ...]]:
+        """node -> the handlers the topology promises it, `configured: false` ones included.
+
+        The promise, not the config: on a node that reports no handlers, a promised handler its CRI
+        lacks then gets its Pods placed there and fails (RC-CRI-1), as on a node that reports.
+        """
+        return {n.name: n.promised_handlers for n in self.topology.nodes}
 
     def declared_isolation(self) -> dict[str, dict[str, tuple[str, str]]]:
         """handler -> node -> (isolation class, runtime type) the topology promises (RC-USE-8)."""

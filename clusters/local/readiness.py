@@ -21,11 +21,12 @@ REQUEST_TIMEOUT = 5
 
 
 def http_ok(url: str, ca: Path | None = None, client: CertPair | None = None) -> bool:
-    """GET `url` (client certificate and CA for https); True on 200."""
+    """GET `url` (https: the server verified against `ca`, with a client certificate if given); True on 200."""
     context = None
-    if ca and client:
+    if ca:
         context = ssl.create_default_context(cafile=str(ca))
-        context.load_cert_chain(str(client.cert), str(client.key))
+        if client:
+            context.load_cert_chain(str(client.cert), str(client.key))
     with urllib.request.urlopen(url, context=context, timeout=REQUEST_TIMEOUT) as response:
         return response.status == 200
 
@@ -84,13 +85,14 @@ class ApiReadiness:
         except self._not_yet():  # 404 until made, or the API server not answering yet
             return False
 
-    def node_states(self) -> tuple[set[str], set[str]]:
+    def node_states(self, silent: frozenset[str] = frozenset()) -> tuple[set[str], set[str]]:
         """Registered nodes, and those ready for Pods, from one list call.
 
         Ready for Pods: condition Ready, an address, Node.status.runtimeHandlers (the kubelet
-        reports them from its CRI shortly after Ready), and none of the node.kubernetes.io/
-        taints (the kubelet registers with not-ready, the node lifecycle controller lifts it).
-        The suite reads its facts right after `up`.
+        reports them from its CRI shortly after Ready; not for the `silent` nodes, whose CRI
+        lists none, e.g. containerd 1.7), and none of the node.kubernetes.io/ taints (the kubelet
+        registers with not-ready, the node lifecycle controller lifts it). The suite reads its
+        facts right after `up`.
         """
         try:
             items = self._core().list_node(_request_timeout=REQUEST_TIMEOUT).items
@@ -99,7 +101,7 @@ class ApiReadiness:
         registered = {n.metadata.name for n in items}
         ready = {n.metadata.name for n in items
                  if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
-                 and n.status.addresses and n.status.runtime_handlers
+                 and n.status.addresses and (n.status.runtime_handlers or n.metadata.name in silent)
                  and not any(t.key.startswith("node.kubernetes.io/") for t in n.spec.taints or [])}
         return registered, ready
 
@@ -108,6 +110,18 @@ class ApiReadiness:
         self._core().patch_node_status(name, {"status": {"addresses": [
             {"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}]}},
             _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT)
+
+    def ensure_cluster_role_binding(self, binding: dict) -> None:
+        """Create `binding` unless it exists (`up` makes kubeadm's kubeadm:cluster-admins binding)."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            client.RbacAuthorizationV1Api(self._client()).create_cluster_role_binding(
+                binding, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
 
     def close(self) -> None:
         if self._api is not None:

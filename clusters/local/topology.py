@@ -7,6 +7,7 @@ user's own topology fails with one sentence before any process starts.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,11 @@ DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
 
 # The CRI implementations a node can run (`cri:`).
 CRI_KINDS = ("containerd", "crio")
+# `criVersion:` of a node: an exact release tag, built from the Go module proxy like every component.
+_RELEASE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+# The oldest release of each CRI whose configuration the local cluster writes: containerd 1.7
+# (config version 2) and 2.x (version 3); CRI-O's minor tracks Kubernetes'.
+OLDEST_CRI = {"containerd": (1, 7), "crio": (1, 34)}
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class NodeSpec:
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[Taint, ...] = ()
     cri: str = "containerd"
+    # The CRI's release (`criVersion: v1.7.35`); "" means the project's default for that CRI.
+    cri_version: str = ""
     # Handlers the file promises for this node but marks `configured: false`: left out of the
     # node's CRI configuration, as on a node whose CRI lacks a handler it should have (a broken variant).
     unconfigured: tuple[str, ...] = ()
@@ -161,6 +169,7 @@ def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:
     cri = str(raw.get("cri", "containerd"))
     if cri not in CRI_KINDS:
         raise ValueError(f"node {name}: cri {cri!r} is not one of {', '.join(CRI_KINDS)}")
+    cri_version = _cri_version(name, cri, raw.get("criVersion"))
     return NodeSpec(
         name=name,
         address=str(address),
@@ -169,9 +178,32 @@ def _parse_node(raw: dict, runtimes: dict[str, Runtime]) -> NodeSpec:
         labels={str(k): str(v) for k, v in (raw.get("labels") or {}).items()},
         taints=taints,
         cri=cri,
+        cri_version=cri_version,
         unconfigured=tuple(unconfigured),
     )
 
+
+def _cri_version(node: str, cri: str, raw: object) -> str:
+    """`criVersion:` checked against the releases whose configuration the local cluster can write."""
+    if raw is None or raw == "":
+        return ""
+    version = str(raw) if str(raw).startswith("v") else f"v{raw}"
+    match = _RELEASE.match(version)
+    if not match:
+        raise ValueError(f"node {node}: criVersion {raw!r} is not a release like v1.7.35")
+    oldest = OLDEST_CRI[cri]
+    if (int(match[1]), int(match[2])) < oldest:
+        raise ValueError(f"node {node}: {cri} {version} is older than the oldest the local cluster configures "
+                         f"(v{oldest[0]}.{oldest[1]})")
+    return version
+
+
+def cri_major_minor(version: str) -> tuple[int, int]:
+    """(major, minor) of a release tag such as v1.7.35."""
+    match = _RELEASE.match(version)
+    if not match:
+        raise ValueError(f"{version!r} is not a release like v1.7.35")
+    return int(match[1]), int(match[2])
 
 
 def _check_unique(topology: Topology) -> None:

@@ -53,6 +53,9 @@ class GoComponent:
     # Start from the module's own go.sum: some of its dependencies (pseudo-versions) are
     # unknown to the checksum database reachable here, so `go get` could not verify them.
     own_sums: bool = False
+    # Appended to each binary's name in `Binaries` (not on disk): a second version of a component
+    # (containerd@v1.7.35) sits beside the default one, whose files keep the names callers look up.
+    alias: str = ""
 
     @property
     def key(self) -> str:
@@ -84,16 +87,48 @@ def kubernetes_component(version: str) -> GoComponent:
     )
 
 
+CONTAINERD_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr")
+
+
+def containerd_module(version: str) -> str:
+    """containerd 1.x is the module github.com/containerd/containerd; 2.x added the /v2 suffix."""
+    major = version.lstrip("v").split(".", 1)[0]
+    return "github.com/containerd/containerd" if major == "1" else f"github.com/containerd/containerd/v{major}"
+
+
+def containerd_component(version: str = CONTAINERD_VERSION) -> GoComponent:
+    """containerd, its runc shim and ctr at `version`, cached as containerd-<version>.
+
+    The cluster's default version is built under the plain names (`containerd`, `ctr`, …); a
+    node that asks for another version (`containerdVersion:` in the topology) gets the same
+    commands under versioned names (`containerd@v1.7.35`), so two versions live side by side.
+    """
+    module = containerd_module(version)
+    return GoComponent(
+        name="containerd",
+        module=module,
+        version=version,
+        commands={c: f"{module}/cmd/{c}" for c in CONTAINERD_COMMANDS},
+        ldflags=f"-s -w -X {module}/version.Version={version}",
+        alias="" if version == CONTAINERD_VERSION else f"@{version}",
+    )
+
+
+def kubernetes_node_component(version: str) -> GoComponent:
+    """kubeadm and kube-proxy, under their own key beside `kubernetes-<version>`.
+
+    The local cluster runs kubeadm's certificate and kubeconfig phases (clusters/local/pki.py);
+    the kind node image ships both. One build and one cache entry serve the two.
+    """
+    base = kubernetes_component(version)
+    return GoComponent(name="kubernetes-node", module=base.module, version=version,
+                       commands={c: f"k8s.io/kubernetes/cmd/{c}" for c in ("kubeadm", "kube-proxy")},
+                       ldflags=base.ldflags, pins_kubernetes_staging=True)
+
+
 def support_components() -> tuple[GoComponent, ...]:
-    containerd = "github.com/containerd/containerd/v2"
     return (
-        GoComponent(
-            name="containerd",
-            module=containerd,
-            version=CONTAINERD_VERSION,
-            commands={c: f"{containerd}/cmd/{c}" for c in ("containerd", "containerd-shim-runc-v2", "ctr")},
-            ldflags=f"-s -w -X {containerd}/version.Version={CONTAINERD_VERSION}",
-        ),
+        containerd_component(),
         GoComponent(name="etcd", module="go.etcd.io/etcd/server/v3", version=ETCD_VERSION,
                     commands={"etcd": "go.etcd.io/etcd/server/v3"}, ldflags="-s -w"),
         GoComponent(name="cri-tools", module="sigs.k8s.io/cri-tools", version=CRI_TOOLS_VERSION,
@@ -137,7 +172,8 @@ def ensure_binaries(kubernetes_version: str, runtime_binaries: set[str], cache_d
     cache_dir = cache_dir or default_cache_dir()
     user_dir = user_dir or (Path(os.environ["RCC_BIN_DIR"]) if os.environ.get("RCC_BIN_DIR") else None)
     paths: dict[str, Path] = {}
-    for component in (kubernetes_component(kubernetes_version), *support_components(), *extra):
+    for component in (kubernetes_component(kubernetes_version), kubernetes_node_component(kubernetes_version),
+                      *support_components(), *extra):
         paths.update(ensure_component(component, cache_dir, user_dir, progress))
     for binary in sorted(runtime_binaries):
         if not os.access(binary, os.X_OK):
@@ -155,7 +191,7 @@ def _cni_dir() -> Path:
 
 def ensure_component(component: GoComponent, cache_dir: Path, user_dir: Path | None,
                       progress: Progress) -> dict[str, Path]:
-    if user_dir and all((user_dir / c).exists() for c in component.binaries):
+    if user_dir and not component.alias and all((user_dir / c).exists() for c in component.binaries):
         progress(f"binaries: {component.name} from {user_dir}")
         return {c: user_dir / c for c in component.binaries}
     out = cache_dir / "bin" / component.key
@@ -163,7 +199,25 @@ def ensure_component(component: GoComponent, cache_dir: Path, user_dir: Path | N
         _go_build(component, cache_dir / "build" / component.key, out, progress)
     else:
         progress(f"binaries: {component.key} cached in {out}")
-    return {c: out / c for c in component.binaries}
+    return {f"{c}{component.alias}": out / c for c in component.binaries}
+
+
+def _fresh_partial(out: Path) -> Path:
+    """A fresh `<out>.partial` for a build to write into: only `_publish` makes it `out`, so a
+    build killed half-way never leaves a folder that looks cached."""
+    tmp_out = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    tmp_out.mkdir(parents=True)
+    return tmp_out
+
+
+def _publish(tmp_out: Path, out: Path, workdir: Path, version: str) -> None:
+    """Mark the build complete (`.complete` holds its version), swap it in whole for any older
+    `out`, and drop the build's work folder: the one end of every build, cached or not."""
+    (tmp_out / ".complete").write_text(version + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp_out.rename(out)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progress) -> None:
@@ -171,6 +225,7 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
         raise ClusterError(f"{component.key} is not cached and `go` is not installed; install Go, "
                            f"or set RCC_BIN_DIR to a folder holding {', '.join(component.commands)}")
     progress(f"binaries: building {component.key} with go build (cold build, several minutes)")
+    started = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     env = {**os.environ, "CGO_ENABLED": "1" if component.cgo else "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
@@ -186,9 +241,7 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
     if component.own_sums:
         shutil.copyfile(source / "go.sum", workdir / "go.sum")
     run("go", "get", *(f"{pkg}@{component.version}" for pkg in component.commands.values()))
-    tmp_out = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
+    tmp_out = _fresh_partial(out)
     for name, pkg in component.commands.items():
         # One build per command (etcd's package path ends in /v3, so names are set
         # explicitly); the Go build cache lets each reuse what the previous compiled.
@@ -197,10 +250,9 @@ def _go_build(component: GoComponent, workdir: Path, out: Path, progress: Progre
     for name, folder in component.c_programs:
         run("gcc", "-std=c99", "-Os", "-static", "-s", "-o", str(tmp_out / name),
             *sorted(str(c) for c in (source / folder).glob("*.c")))
-    (tmp_out / ".complete").write_text(component.version + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp_out.rename(out)
-    shutil.rmtree(workdir, ignore_errors=True)
+    # The cold build's seconds, kept beside it: bench/matrix.py reports them for a cell found cached.
+    (tmp_out / ".build-seconds").write_text(f"{time.monotonic() - started:.0f}\n")
+    _publish(tmp_out, out, workdir, component.version)
     progress(f"binaries: built {component.key} into {out}")
 
 
@@ -275,17 +327,12 @@ def ensure_e2e_test(kubernetes_version: str, cache_dir: Path | None = None, prog
     run("go", "mod", "init", f"rcc.build/{component.name}")
     _pin_kubernetes_staging(component, workdir, run)
     run("go", "get", f"{component.module}@{component.version}")
-    tmp_out = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
+    tmp_out = _fresh_partial(out)
     # -vet=off: vet checks the test sources, which a binary build does not need.
     run("go", "test", "-c", "-vet=off", "-trimpath", "-ldflags", component.ldflags,
         "-o", str(tmp_out / "e2e.test"), component.commands["e2e.test"])
     seconds = time.monotonic() - started
     (tmp_out / ".build-seconds").write_text(f"{seconds:.0f}\n")
-    (tmp_out / ".complete").write_text(component.version + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp_out.rename(out)
-    shutil.rmtree(workdir, ignore_errors=True)
+    _publish(tmp_out, out, workdir, component.version)
     progress(f"binaries: built {component.key} into {out} in {seconds:.0f} s")
     return out / "e2e.test"

@@ -28,7 +28,7 @@ from clusters.local import config
 from clusters.toolbox import host, images
 from clusters.toolbox.binaries import Binaries, GoComponent
 from clusters.local.cri.crio_config import (ANNOTATION_SOURCE, CONMON, HANDLER_ANNOTATION, POLICY, REGISTRIES_ENV,
-                                            STATUS_SOURCE, CrioPaths, crio_component, crio_config,
+                                            CRIO_VERSION, STATUS_SOURCE, CrioPaths, crio_component, crio_config,
                                             oom_score_wrapper)
 from clusters.toolbox.errors import ClusterError
 from clusters.local.layout import NodeLayout
@@ -51,13 +51,15 @@ class CrioCRI:
         self.layout = layout
         self.topology = topology
         self.paths = CrioPaths(layout.root)
+        self.version = spec.cri_version or CRIO_VERSION
+        self._alias = "" if self.version == CRIO_VERSION else f"@{self.version}"
 
     @property
     def endpoint(self) -> str:
         return f"unix://{self.paths.socket}"
 
     def components(self) -> tuple[GoComponent, ...]:
-        return (crio_component(),)
+        return (crio_component(self.version),)
 
     def write_config(self, binaries: Binaries, runtime_paths: dict[str, Path]) -> None:
         """crio.conf with one table per handler, plus the files CRI-O would read from /etc."""
@@ -78,7 +80,7 @@ class CrioCRI:
             # so the node has only the handlers the topology gives it.
             tables[BUILTIN_HANDLER] = {"runtime_path": str(self.paths.root / "not-configured" / BUILTIN_HANDLER)}
         settings = crio_config(self.paths, tables, self.spec.default_handler.name, stream_address=self.spec.address,
-                             pinns=binaries["pinns"], pause_image=images.PAUSE_IMAGE,
+                             pinns=binaries[f"pinns{self._alias}"], pause_image=images.PAUSE_IMAGE,
                              cni_conf_dir=self.layout.cni_conf_dir, cni_bin_dir=binaries.cni_dir)
         self.paths.config.write_text(tomli_w.dumps(settings))
         self.paths.policy.write_text(json.dumps(POLICY))
@@ -107,7 +109,7 @@ class CrioCRI:
         return real
 
     def command(self, binaries: Binaries) -> tuple[list[str], dict[str, str]]:
-        argv = [str(binaries["crio"]), "--config", str(self.paths.config), "--config-dir", str(self.paths.config_dir)]
+        argv = [str(binaries[f"crio{self._alias}"]), "--config", str(self.paths.config), "--config-dir", str(self.paths.config_dir)]
         return argv, {"PATH": binaries.search_path, REGISTRIES_ENV: str(self.paths.registries)}
 
     def ready(self, binaries: Binaries) -> bool:

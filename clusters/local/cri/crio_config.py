@@ -29,22 +29,24 @@ REGISTRIES_ENV = "CONTAINERS_REGISTRIES_CONF"
 POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
 
 
-def crio_component() -> GoComponent:
+def crio_component(version: str = CRIO_VERSION) -> GoComponent:
     """CRI-O and its namespace pinner, built as upstream's `make bin/crio bin/pinns` would.
 
     The tags are what upstream's hack/*_tag.sh pick on Debian bookworm with libseccomp-dev
     and without btrfs, gpgme, SELinux or AppArmor headers: only libseccomp is linked (cgo).
-    pinns is C (upstream: `cc -std=c99 -Os -static pinns/src/*.c`).
+    pinns is C (upstream: `cc -std=c99 -Os -static pinns/src/*.c`). A node asking for another
+    release (`criVersion:`) gets it under aliased names (`crio@v1.35.0`), beside the default.
     """
     crio = "github.com/cri-o/cri-o"
     return GoComponent(
-        name="cri-o", module=crio, version=CRIO_VERSION,
+        name="cri-o", module=crio, version=version,
         commands={"crio": f"{crio}/cmd/crio"},
         ldflags=f"-s -w -X {crio}/internal/version.buildDate=1970-01-01T00:00:00Z",
         cgo=True,
         tags="containers_image_ostree_stub,containers_image_openpgp,exclude_graphdriver_btrfs,seccomp",
         c_programs=(("pinns", "pinns/src"),),
         own_sums=True,
+        alias="" if version == CRIO_VERSION else f"@{version}",
     )
 
 

@@ -15,7 +15,8 @@ is needed) and answers through `exec`:
   path whatever the cgroup driver, read under the mounted /sys/fs/cgroup;
 - the runtime: clusters/procfs.py, the same script the local provider runs;
 - the CRI's runtime tables: the config file of the containerd the sandbox's shim
-  talks to.
+  talks to;
+- on CRI-O nodes, the same facts from CRI-O's own files (clusters/existing/crio_probe.py).
 
 The probe Pods are made once by the controller and removed with the run's other
 namespaces; workers only exec into them (names follow from the run id and node).
@@ -26,17 +27,17 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 import tomllib
 from typing import Any
 
 from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from clusters import pod_processes, procfs
+from clusters.existing import crio_probe
 from clusters.provider import RuntimeSighting, SandboxInfo
-from conformance import manifests
-from conformance.kube import Kube, ignore_not_found
-from conformance.waiting import wait_for
 
 CGROUP_MOUNT = "/host/sys/fs/cgroup"
 OPT_IN = "node evidence on an existing cluster is opt-in: --node-probe runs a privileged probe Pod per node"
@@ -115,17 +116,18 @@ def pod_name(node: str) -> str:
     return f"probe-{node[:40].rstrip('.-')}-{hashlib.sha1(node.encode()).hexdigest()[:6]}".replace(".", "-")
 
 
-def probe_namespace(run_id: str) -> dict[str, Any]:
-    labels = {**manifests.run_labels(run_id), "pod-security.kubernetes.io/enforce": "privileged",
+def probe_namespace(run_id: str, labels: dict[str, str]) -> dict[str, Any]:
+    """`labels`: the run's labels (the suite's sweep finds the namespace by them)."""
+    labels = {**labels, "pod-security.kubernetes.io/enforce": "privileged",
               "rcc.conformance.io/node-probe": "true"}
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace_name(run_id), "labels": labels}}
 
 
-def probe_pod(node: str, run_id: str, image: str) -> dict[str, Any]:
+def probe_pod(node: str, labels: dict[str, str], image: str) -> dict[str, Any]:
     """hostPID + privileged, pinned with nodeName (no scheduler, any taint tolerated), cgroups read-only."""
     return {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": pod_name(node), "labels": manifests.run_labels(run_id)},
+        "metadata": {"name": pod_name(node), "labels": dict(labels)},
         "spec": {
             "nodeName": node, "hostPID": True, "restartPolicy": "Never", "automountServiceAccountToken": False,
             "enableServiceLinks": False, "terminationGracePeriodSeconds": 0,
@@ -141,46 +143,51 @@ def probe_pod(node: str, run_id: str, image: str) -> dict[str, Any]:
     }
 
 
-def start_probes(kube: Kube, run_id: str, image: str, nodes: list[str], timeout: float) -> str | None:
+def start_probes(core: CoreV1Api, run_id: str, labels: dict[str, str], image: str, nodes: list[str],
+                 timeout: float) -> str | None:
     """Create the namespace and one probe Pod per node, wait until all run; None, or why node evidence is missing.
 
-    The probe reads what containerd leaves on a node; a CRI-O node's sandboxes it cannot name yet
-    (no infra process, its own state layout), so a cluster with one gets the capability missing,
-    said plainly, rather than evidence that would be wrong for that node.
+    Containerd and CRI-O nodes alike (clusters/existing/crio_probe.py reads CRI-O's).
     """
-    cri_o = [n.metadata.name for n in kube.core.list_node().items
-             if n.metadata.name in nodes and (n.status.node_info.container_runtime_version or "").startswith("cri-o")]
-    if cri_o:
-        return (f"the node probe reads containerd nodes only, and {', '.join(cri_o)} run CRI-O; "
-                f"run without --node-probe, or point it at containerd nodes")
     namespace = namespace_name(run_id)
-    kube.core.create_namespace(probe_namespace(run_id))
+    core.create_namespace(probe_namespace(run_id, labels))
     for node in nodes:
-        kube.core.create_namespaced_pod(namespace, probe_pod(node, run_id, image))
+        core.create_namespaced_pod(namespace, probe_pod(node, labels, image))
 
     def waiting() -> list[str]:
-        return [n for n in nodes if kube.core.read_namespaced_pod(pod_name(n), namespace).status.phase != "Running"]
+        return [n for n in nodes if core.read_namespaced_pod(pod_name(n), namespace).status.phase != "Running"]
 
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            late = waiting()
+        except ApiException:  # a probe that cannot be read is a missing capability, not a crash
+            late = nodes
+        if not late:
+            return None
+        if time.monotonic() > deadline:
+            return f"the node probe Pods did not start on {', '.join(late)} (image {image}) within {timeout:.0f}s"
+        time.sleep(1)
+
+
+def stop_probes(core: CoreV1Api, run_id: str) -> None:
     try:
-        wait_for("node probe Pods running", lambda: not waiting() or None, timeout=timeout)
-    except Exception:  # noqa: BLE001 - a probe that cannot start is a missing capability, not a crash
-        return f"the node probe Pods did not start on {', '.join(waiting())} (image {image}) within {timeout:.0f}s"
-    return None
-
-
-def stop_probes(kube: Kube, run_id: str) -> None:
-    ignore_not_found(lambda: kube.core.delete_namespace(namespace_name(run_id), grace_period_seconds=0))
+        core.delete_namespace(namespace_name(run_id), grace_period_seconds=0)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 _CONTAINERDS: dict[tuple[str, str], list[tuple[str, dict]]] = {}  # (probe namespace, node) -> containerds
+_CRIOS: dict[tuple[str, str], list[crio_probe.Crio]] = {}  # (probe namespace, node) -> CRI-O daemons
 
 
 class ProbeEvidence:
     """NodeEvidence and RuntimeEvidence through `exec` into the node's probe Pod."""
 
-    def __init__(self, kube: Kube, run_id: str) -> None:
+    def __init__(self, api: ApiClient, run_id: str) -> None:
         # stream() swaps its ApiClient's request method while it runs: a client of its own keeps that local.
-        self.core = CoreV1Api(ApiClient(kube.api.configuration))
+        self.core = CoreV1Api(ApiClient(api.configuration))
         self.namespace = namespace_name(run_id)
 
     def run(self, node: str, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
@@ -214,7 +221,23 @@ class ProbeEvidence:
                 return SandboxInfo(sandbox_id=sandbox_id, runtime_handler=handler,
                                    raw={"status": {"id": sandbox_id, "runtimeHandler": handler},
                                         "source": f"containerd's CRI record of the sandbox under {root}"})
+        spec = crio_probe.sandbox_spec(self._stdout(node), self._crios(node), pod_uid)
+        if spec is not None:
+            notes = spec["annotations"]
+            sandbox_id, handler = notes.get(crio_probe.SANDBOX_ID, ""), notes.get(crio_probe.HANDLER, "")
+            return SandboxInfo(sandbox_id=sandbox_id, runtime_handler=handler, handler_source=crio_probe.SOURCE,
+                               raw={"status": {"id": sandbox_id, "runtimeHandler": handler},
+                                    "source": f"CRI-O's sandbox spec {spec['_path']}"})
         return None
+
+    def _stdout(self, node: str) -> crio_probe.Run:
+        return lambda argv: self.run(node, argv).stdout
+
+    def _crios(self, node: str) -> list[crio_probe.Crio]:
+        key = (self.namespace, node)
+        if key not in _CRIOS:
+            _CRIOS[key] = crio_probe.crios(self._stdout(node))
+        return _CRIOS[key]
 
     def _containerds(self, node: str) -> list[tuple[str, dict]]:
         """The node's containerd processes and their parsed configs (several may share a host), cached."""
@@ -265,6 +288,11 @@ class ProbeEvidence:
     def cri_runtime_tables(self, node: str) -> list[str] | None:
         """The tables of the containerd this node's own probe Pod runs under (several may share a host)."""
         address = _arg(self.run(node, ["sh", "-c", _OWN_SHIM]).stdout.split(), "-address")
+        if address is None and self._crios(node):  # no containerd shim above the probe: a CRI-O node
+            probe_uid = self.core.read_namespaced_pod(pod_name(node), self.namespace).metadata.uid
+            own = crio_probe.own_crio(self._stdout(node), self._crios(node), probe_uid)
+            if own is not None:
+                return list(own.runtimes)
         containerds = self._containerds(node)
         from clusters.kind.containerd import runtime_tables  # config v2 and v3 alike
 
@@ -275,7 +303,17 @@ class ProbeEvidence:
         return None
 
     def runtime_of(self, node: str, sandbox_id: str) -> RuntimeSighting | None:
-        return procfs.sighting_on(lambda argv: self.run(node, argv), sandbox_id)
+        """The sandbox's processes; on CRI-O (no infra process by default) those of its containers."""
+        run = lambda argv: self.run(node, argv)  # noqa: E731
+        sighting = procfs.sighting_on(run, sandbox_id)
+        if sighting is not None and sighting.runtime != "unknown":
+            return sighting
+        for container in crio_probe.containers_of(self._stdout(node), self._crios(node), sandbox_id):
+            found = procfs.sighting_on(run, container)
+            if found is not None and found.runtime != "unknown":
+                return RuntimeSighting(found.runtime, found.isolation,
+                                       f"container {container[:13]} of sandbox {sandbox_id[:13]}: {found.evidence}")
+        return sighting
 
     def pod_processes(self, node: str, pod_uid: str, sandbox_id: str,
                       container_ids: list[str]) -> pod_processes.PodProcesses:
