@@ -16,8 +16,8 @@ from typing import Any
 
 from conformance.clauses import SPEC_URL
 from conformance.isolation_report import containment_variables, front_page_variables
-from conformance.matrix import PASS
-from conformance.report import bad_clauses, decide_exit, matrix_document, matrix_html
+from conformance.report import decide_exit, matrix_document, matrix_html
+from conformance.verdict import decide
 
 # The synthetic Allure result that carries the matrix; check_report.py finds it by this name.
 MATRIX_RESULT_NAME = "verdict per clause, divergences, capabilities"
@@ -117,22 +117,20 @@ def environment_properties(summary: Mapping[str, Any]) -> str:
 
 def report_variables(summary: Mapping[str, Any]) -> dict[str, str]:
     """The front page's "Variables": the verdict in a few short lines (Allure shows 8 before "Show more")."""
-    code, _ = decide_exit(summary.get("pytest_exit_status", 0), summary)
     counts = summary.get("verdicts", {})
-    bad = bad_clauses(summary)
-    if code == 0:
-        word = "CONFORMANT" if counts.get(PASS, 0) == len(summary.get("clauses", [])) else "NO CLAUSE FAILED"
-        verdict = f"{word}: {counts.get(PASS, 0)}/{len(summary.get('clauses', []))} clauses passed"
-    elif bad:
-        verdict = f"NOT CONFORMANT: {', '.join(bad[:3])}{' …' if len(bad) > 3 else ''}"
-    else:
-        verdict = f"NO VERDICT (exit {code})"
+    verdict = decide(summary.get("pytest_exit_status", 0), summary).short
     tests = summary.get("tests", {})
     variables = {
         "verdict": verdict,
         "clauses": ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "none",
-        "tests": f"{tests.get('passed', 0)} passed, {tests.get('failed', 0)} failed, {tests.get('skipped', 0)} skipped",
+        "tests": f"{tests.get('passed', 0)} passed, {tests.get('failed', 0)} failed, {tests.get('skipped', 0)} skipped"
+                 + (f", {tests['infrastructure']} infrastructure errors" if tests.get("infrastructure") else ""),
     }
+    faults = summary.get("infrastructure") or []
+    if faults:  # what broke, on the front page (the matrix entry has every fault and the untested clauses)
+        first = faults[0]
+        variables["infrastructure"] = (f"{first['node'] or 'API server'}: {first['kind']}: {first['detail']}"[:160]
+                                       + (f" (+{len(faults) - 1} more)" if len(faults) > 1 else ""))
     for c in summary.get("clauses", []):
         observed = (c.get("divergence") or {}).get("observed")
         if c.get("divergence"):

@@ -55,14 +55,17 @@ class Case:
     _counter: Any = field(default_factory=itertools.count)
     _changes: Changes | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event)
+    # Nodes this test's Pods are pinned or bound to, or that it labels or taints: a wait stops once one is lost.
+    nodes_in_use: set[str] = field(default_factory=set)
     pod_states: PodStates = field(init=False, repr=False)
     pod_waits: PodWaits = field(init=False, repr=False)
     node_changes: NodeChanges = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.pod_states = PodStates(self.kube, lambda: self.namespace)
-        self.pod_waits = PodWaits(self.pod_states, self.settings.timeouts, sleep=self._sleep, attach=self.attach)
-        self.node_changes = NodeChanges(self.kube, self.settings, self.defer)
+        self.pod_states = PodStates(self.kube, lambda: self.namespace, self.nodes_in_use)
+        self.pod_waits = PodWaits(self.pod_states, self.settings.timeouts, sleep=self._sleep, attach=self.attach,
+                                  check_infrastructure=self._check_infrastructure)
+        self.node_changes = NodeChanges(self.kube, self.settings, self.defer, self.nodes_in_use)
 
     # --- what tests read of Pods and change on nodes (conformance/pod_states.py, node_changes.py) --
 
@@ -175,7 +178,18 @@ class Case:
         """Between looks at the namespace's Pods and events: until the next change, at most `seconds`."""
         if self._cancelled.is_set():
             raise Cancelled("the test was interrupted")
+        self._check_infrastructure()  # a lost node or API server ends the wait at once
         self._watch().sleep(seconds)
+
+    def until_change(self, seconds: float) -> None:
+        """The sleep of a wait written outside Case (`wait_for(..., sleep=case.until_change)`): it wakes on a
+        change in the namespace and stops the wait at once when a node the test uses, or the API server, is lost."""
+        self._sleep(seconds)
+
+    def _check_infrastructure(self) -> None:
+        """Raise InfrastructureFault if a node this test uses (or the API server) is lost (conformance.infrastructure)."""
+        if self.settings.faults is not None:
+            self.settings.faults.check(self.nodes_in_use)
 
     def _watch(self) -> Changes:
         """The watches start with the first wait of the test (or with `each`) and stop with its cleanup."""
@@ -201,6 +215,9 @@ class Case:
             # The handler lives only on nodes a plain Pod cannot reach: the class reaches them the
             # way the platform's own class for that handler does (its nodeSelector and tolerations).
             node_selector, tolerations = copied
+        pinned = (node_selector or {}).get("kubernetes.io/hostname")
+        if pinned:
+            self.nodes_in_use.add(pinned)
         body = manifests.runtime_class(name, handler, self.settings.run_id, overhead, node_selector, tolerations)
         with allure.step(f"create RuntimeClass {name} (handler {handler!r})"):
             self.kube.node.create_runtime_class(body)
@@ -249,6 +266,9 @@ class Case:
                                  *self.node_changes.run_taint_tolerations(own=tolerate_own_taint)]
         body = self.pod_manifest(command, **kwargs)
         name = body["metadata"]["name"]
+        pinned = (body["spec"].get("nodeSelector") or {}).get("kubernetes.io/hostname")
+        if pinned:
+            self.nodes_in_use.add(pinned)
         with allure.step(f"create Pod {name}"):
             pod = self.kube.core.create_namespaced_pod(self.namespace, body)
             self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespaced_pod(
@@ -361,7 +381,7 @@ class Case:
         current = self.read_pod(pod.metadata.name)
         info = wait_for(f"CRI sandbox of Pod {pod.metadata.name}",
                         lambda: evidence.sandbox(current.spec.node_name, self.namespace, current.metadata.name,
-                                                 current.metadata.uid), timeout=30)
+                                                 current.metadata.uid), timeout=30, sleep=self._sleep)
         self.attach(f"CRI sandbox on {current.spec.node_name}",
                     {"runtimeHandler": info.runtime_handler, "readFrom": info.handler_source,
                      "sandboxId": info.sandbox_id, "status": info.raw.get("status", {})})

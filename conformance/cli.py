@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser(
         "images", allow_abbrev=False, help="print every image a run pulls, one a line (to mirror them)",
         description="Print every image a run with these options pulls, one a line: mirror them into your "
-                    "registry, then run with --image-mirror REGISTRY (docs/existing-clusters.md).")
+                    "registry, then run with --image-mirror REGISTRY (docs/platform-clusters.md).")
     listing.add_argument("--cluster", choices=options.CLUSTERS, default="existing",
                          help="the provider of the run (default: existing; local and kind load their own image)")
     listing.add_argument("--test-image", metavar="IMAGE", help="as for `run`")

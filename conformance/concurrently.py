@@ -19,6 +19,8 @@ from typing import TypeVar
 import allure
 import pytest
 
+from conformance.infrastructure import InfrastructureFault, exception_fault
+
 T = TypeVar("T")
 
 # After Ctrl-C or SIGTERM the checks are told to stop (their next sleep raises Cancelled); how long
@@ -73,7 +75,19 @@ def each_at_once(items: Sequence[T], check: Callable[[T], None], label: Callable
 
 
 def verdict(outcomes: Sequence[tuple[str, BaseException | None]]) -> None:
-    """Pass if every item passed; fail naming each failed item; otherwise skip naming each skipped one."""
+    """Pass if every item passed; fail naming each failed item; otherwise skip naming each skipped one.
+
+    An item that met an infrastructure fault makes the whole test an infrastructure error (the
+    other items' outcomes are in its message): a failure beside a lost node proves nothing.
+    """
+    lost = [(name, f) for name, e in outcomes if e is not None and (f := exception_fault(e, False)) is not None]
+    if lost:
+        others = "; ".join(f"{name}: {type(e).__name__}: {_message(e)}" for name, e in outcomes
+                           if e is not None and exception_fault(e, False) is None)
+        error = InfrastructureFault(lost[0][1])
+        if others:
+            error.add_note(f"other items: {others}")
+        raise error
     skipped = [(name, e) for name, e in outcomes if isinstance(e, pytest.skip.Exception)]
     failed = [(name, e) for name, e in outcomes if e is not None and not isinstance(e, pytest.skip.Exception)]
     if failed:

@@ -10,6 +10,7 @@ import pytest
 from conformance import images
 
 from conformance.case import Case
+from conformance.infrastructure_watch import FaultBoard, board_path
 from conformance.settings import RunSettings
 from conformance.selection import handlers_under_test
 from conformance.session import RunOptions, evidence_for, owns_cluster
@@ -31,7 +32,8 @@ def rcc(request: pytest.FixtureRequest, record_property) -> Case:
                            image=state.options.image or default_image(state.options),
                            timeouts=state.options.timeouts,
                            facts=state.facts, evidence=evidence, isolation=state.isolation,
-                           namespaces_swept_at_end=owns_cluster(config.stash[PROVIDER]))
+                           namespaces_swept_at_end=owns_cluster(config.stash[PROVIDER]),
+                           faults=FaultBoard(board_path(state.options.run_id)))
     case = Case(kube=config.stash[KUBE], settings=settings, test_name=request.node.name,
                 record_property=record_property, pool=config.stash.get(POOL, None))
     request.node._rcc_case = case

@@ -43,7 +43,7 @@ def _observe(case: Case, handler: str, node: str, pod: V1Pod, from_node: bool,
     name = pod.metadata.name
     log = lambda: case.pod_log(name)  # noqa: E731
     view = wait_for(f"Pod {name} prints what it sees of its kernel", lambda: PodView.parse(log()),
-                    timeout=case.settings.timeouts["pod-start"],
+                    timeout=case.settings.timeouts["pod-start"], sleep=case.until_change,
                     describe=lambda: f"phase {case.read_pod(name).status.phase}, log {log()[-300:]!r}")
     kernel = case.kube.core.read_node(node).status.node_info.kernel_version
     observed, why = classify(view, kernel)

@@ -88,7 +88,11 @@ def connect(kubeconfig: Path | None, context: str | None) -> Kube:
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ConnectionProblem(f"no cluster reachable at {server} ({type(exc).__name__}); is it running? "
                                 f"check --kubeconfig/--context") from None
-    return kube
+    # Reached once: from now on a refused connection (the API server restarting) is retried with backoff
+    # for about 15 s before a request fails (conformance.infrastructure: then the API server is away);
+    # reads are retried twice, as before (urllib3 never retries a non-idempotent method's read).
+    api.configuration.retries = urllib3.Retry(total=8, connect=6, read=2, redirect=2, status=0, backoff_factor=0.25)
+    return _typed(client.ApiClient(api.configuration), server, context)
 
 
 def _typed(api: client.ApiClient, server: str, context: str | None) -> Kube:

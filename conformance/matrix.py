@@ -2,8 +2,10 @@
 
 A clause PASSES when every test naming it passed; FAILS when any failed or
 errored; is SKIPPED when none ran (the skip reasons say which capability was
-missing); is UNTESTED when no collected test names it. Nothing skipped counts
-as passed: one skipped test next to passing ones makes the clause PARTIAL.
+missing); is UNTESTED when no collected test names it, or when a test naming it
+met an infrastructure fault (conformance.infrastructure; the reason says which)
+and none failed. Nothing skipped counts as passed: one skipped test next to
+passing ones makes the clause PARTIAL.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from dataclasses import dataclass, field
 from conformance.clauses import CLAUSES, Clause
 
 PASS, FAIL, SKIP, PARTIAL, UNTESTED = "passed", "failed", "skipped", "partial", "untested"
+# A test's outcome (not a clause verdict) when it met an infrastructure fault instead of an answer.
+INFRASTRUCTURE = "infrastructure"
 
 
 @dataclass
 class TestOutcome:
     nodeid: str
-    outcome: str  # passed | failed | skipped
+    outcome: str  # passed | failed | skipped | infrastructure
     message: str = ""
     duration: float = 0.0
 
@@ -36,6 +40,8 @@ class ClauseResult:
             return UNTESTED
         if "failed" in outcomes:
             return FAIL
+        if INFRASTRUCTURE in outcomes:
+            return UNTESTED
         if outcomes == {"passed"}:
             return PASS
         if outcomes == {"skipped"}:
@@ -48,6 +54,9 @@ class ClauseResult:
             "id": clause.id, "family": clause.family, "title": clause.title, "verdict": self.verdict,
             "tests": [t.__dict__ for t in self.tests],
             "skip_reasons": sorted({t.message for t in self.tests if t.outcome == "skipped"}),
+            **({"untested_reason": "infrastructure fault: " + "; ".join(sorted(
+                {t.message for t in self.tests if t.outcome == INFRASTRUCTURE}))}
+               if self.verdict == UNTESTED and any(t.outcome == INFRASTRUCTURE for t in self.tests) else {}),
             "divergence": ({"seed": clause.seed_says, "reference": clause.reference_says,
                             "observed": sorted(set(self.observed))} if clause.seed_says else None),
         }
@@ -74,7 +83,9 @@ class ClauseTracker:
             self._seen[nodeid] = current
             for cid in clauses:
                 self.results[cid].tests.append(current)
-        elif outcome == "failed" and current.outcome != "failed":
+        elif outcome == INFRASTRUCTURE and current.outcome != INFRASTRUCTURE:
+            current.outcome, current.message = INFRASTRUCTURE, message  # e.g. a teardown that met the fault
+        elif outcome == "failed" and current.outcome not in ("failed", INFRASTRUCTURE):
             current.outcome, current.message = "failed", message
         for cid, form in (observed or {}).items():
             if cid in self.results:

@@ -115,7 +115,7 @@ def attempt(case: Case, pod: V1Pod) -> Outcome:
         return read_log(_log(case, name)) or _from_status(current)
 
     outcome = wait_for(f"Pod {name} holds or is refused its memory", decided,
-                       timeout=case.settings.timeouts["pod-start"] + 120, interval=0.5,
+                       timeout=case.settings.timeouts["pod-start"] + 120, interval=0.5, sleep=case.until_change,
                        describe=lambda: f"phase {case.read_pod(name).status.phase}, log {_log(case, name)[-300:]!r}")
     case.attach(f"memory attempt of Pod {name}", {"form": outcome.form, "heldMiB": outcome.held_mib,
                                                   "log": _log(case, name)[-2000:]})

@@ -25,8 +25,11 @@ from conformance.settings import RunSettings
 class NodeChanges:
     """Node labels, taints and run-wide locks: a part of a Case, given its API, settings and cleanup list."""
 
-    def __init__(self, kube: Kube, settings: RunSettings, defer: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(self, kube: Kube, settings: RunSettings, defer: Callable[[Callable[[], None]], None],
+                 nodes_in_use: set[str] | None = None) -> None:
         self.kube, self.settings, self.defer = kube, settings, defer
+        # A test that labels or taints a node depends on it (conformance.case stops its waits if it is lost).
+        self.nodes_in_use = nodes_in_use if nodes_in_use is not None else set()
 
     def node_key(self, suffix: str) -> str:
         """A label or taint key that a sweep recognises as this run's: rcc.conformance.io/run-<id>-<worker>-<suffix>."""
@@ -37,6 +40,7 @@ class NodeChanges:
 
     def label_node(self, node: str, suffix: str, value: str = "true") -> tuple[str, str]:
         key = self.node_key(suffix)
+        self.nodes_in_use.add(node)
         with allure.step(f"label node {node} {key}={value}"):
             self.kube.core.patch_node(node, {"metadata": {"labels": {key: value}}})
             self.defer(lambda: self.kube.core.patch_node(node, {"metadata": {"labels": {key: None}}}))
@@ -62,6 +66,7 @@ class NodeChanges:
         """
         key = self._taint_key(self.settings.worker)
         taint = {"key": key, "value": value, "effect": effect}
+        self.nodes_in_use.add(node)
         with allure.step(f"taint node {node} {key}={value}:{effect}"):
             self._change_taints(node, lambda taints: [*taints, taint])
             self.defer(lambda: self._change_taints(node, lambda taints: [t for t in taints if t["key"] != key]))

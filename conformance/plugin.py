@@ -37,6 +37,8 @@ from conformance.session import (RunOptions, RunState, connect_run, declared_by_
 from conformance.sweep import sweep, sweep_dead_runs
 from conformance.stash_keys import KUBE, LEASE, POOL, PROVIDER, STATE
 from conformance.xdist_role import handed_out, is_worker, runs_tests_here, worker_id
+from conformance import infrastructure_hooks
+from conformance.infrastructure_hooks import pytest_report_teststatus  # noqa: F401
 # Hooks and fixtures kept in their own modules; pytest finds them as attributes of this plugin.
 from conformance.fixtures import default_image, handlers, rcc  # noqa: F401
 from conformance.selection import (handlers_under_test, pytest_collection_finish,  # noqa: F401
@@ -139,6 +141,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[STATE] = state
     config.stash[PROVIDER] = provider
     config.stash[KUBE] = kube
+    if not is_worker(config):
+        infrastructure_hooks.start_watch(config, kube, options.run_id)
     if runs_tests_here(config) and state.facts.has("workspace"):
         config.stash[POOL] = NamespacePool(kube, options.run_id, worker_id(config), options.timeouts["namespace"]).start()
 
@@ -213,6 +217,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
+    infrastructure_hooks.mark_report(item, report, call)
     case = getattr(item, "_rcc_case", None)
     if case is not None and report.failed and call.when == "call":
         try:
@@ -237,7 +242,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     elif report.failed:
         crash = getattr(report.longrepr, "reprcrash", None)
         message = (crash.message if crash else report.longreprtext or "failed").strip()[:500]
-    tracker.add(report.nodeid, report.when, report.outcome, clauses, message, report.duration, observed)
+    fault = infrastructure_hooks.fault_of(report)
+    if fault is not None:
+        message = fault.sentence()
+    tracker.add(report.nodeid, report.when, matrix.INFRASTRUCTURE if fault else report.outcome, clauses, message,
+                report.duration, observed)
     if ISOLATION_PROPERTY in props and report.when == "call":
         _isolation_rows.extend(json.loads(props[ISOLATION_PROPERTY]))
     if PLATFORM_PROPERTY in props and report.when == "call":
@@ -253,6 +262,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("RuntimeClass clause matrix")
     for line in _tracker.table():
         terminalreporter.write_line(line)
+    decided = infrastructure_hooks.decided(config)
+    if decided is not None:
+        terminalreporter.write_line(f"verdict: {decided.sentence}", bold=True,
+                                    purple=decided.code == infrastructure_hooks.INFRASTRUCTURE_EXIT)
 
 
 @pytest.hookimpl(trylast=True)
@@ -260,7 +273,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if POOL in config.stash:
         config.stash[POOL].close()
-    if config.getoption("rcc_report_dir", None) and _tracker is not None and not is_worker(config):
+    faults = [] if is_worker(config) else infrastructure_hooks.stop_watch(config)
+    if faults:
+        session.exitstatus = infrastructure_hooks.INFRASTRUCTURE_EXIT  # named by the terminal summary's last line
+    ran = _tracker is not None and any(r.tests for r in _tracker.results.values())
+    if (config.getoption("rcc_report_dir", None) or ran) and _tracker is not None and not is_worker(config):
         from conformance import report  # summary.json (also for a run without a cluster)
 
         try:
@@ -268,8 +285,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             summary = report.session_summary(session, exitstatus, _tracker, state,
                                              handlers_under_test(config) if state is not None else (),
                                              isolation=_isolation_rows, containment=_containment_rows,
-                                             platform=_platform_rows)
-            report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
+                                             platform=_platform_rows, infrastructure=faults)
+            infrastructure_hooks.keep_verdict(config, summary)
+            if config.getoption("rcc_report_dir", None):
+                report.write_json(config.getoption("rcc_report_dir") / report.SUMMARY_FILE, summary)
         except Exception as exc:  # noqa: BLE001 - the report must not keep the cluster from being cleaned up
             config.get_terminal_writer().line(f"[rcc] could not write summary.json: {exc!r}", red=True)
     if STATE not in config.stash or is_worker(config):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from kubernetes.client import CoreV1Event as V1Event, V1Pod
 
+from conformance.infrastructure import InfrastructureFault, pod_fault, sandbox_fault
 from conformance.kube import Kube
 
 # How long a FailedScheduling must stand, the Pod still unbound, before a Pod that should be placed
@@ -20,27 +21,38 @@ from conformance.kube import Kube
 # node(s) didn't match Pod's node affinity/selector" for a Pod that was bound right after).
 UNSCHEDULABLE_GRACE = 3.0
 
-# Waiting reasons from which a Pod with restartPolicy Never will not recover on its own.
-CONTAINER_DEAD_ENDS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-                                 "CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+# Waiting reasons from which a Pod with restartPolicy Never will not recover on its own. An image that
+# cannot be pulled is not among them: that is infrastructure (conformance.infrastructure), raised by read_pod.
+CONTAINER_DEAD_ENDS = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
 
 
 class PodStates:
     """Reads and judgements of the test namespace's Pods: a part of a Case, given its API and namespace.
 
-    The namespace comes as a function because a Case opens its namespace on first use.
+    The namespace comes as a function because a Case opens its namespace on first use. `nodes_in_use`
+    (the Case's) gains the node of every Pod read: a wait stops once one of them is lost.
     """
 
-    def __init__(self, kube: Kube, namespace: Callable[[], str]) -> None:
+    def __init__(self, kube: Kube, namespace: Callable[[], str], nodes_in_use: set[str] | None = None) -> None:
         self.kube = kube
         self._namespace = namespace
+        self.nodes_in_use = nodes_in_use if nodes_in_use is not None else set()
 
     @property
     def namespace(self) -> str:
         return self._namespace()
 
     def read_pod(self, name: str) -> V1Pod:
-        return self.kube.core.read_namespaced_pod(name, self.namespace)
+        """The Pod now; every look notes its node (the waiters stop when that node is lost) and raises
+        InfrastructureFault for what conformance.infrastructure calls infrastructure (an image pull error,
+        an eviction): every wait reads its Pods through here."""
+        pod = self.kube.core.read_namespaced_pod(name, self.namespace)
+        if pod.spec and pod.spec.node_name:
+            self.nodes_in_use.add(pod.spec.node_name)
+        found = pod_fault(pod)
+        if found is not None:
+            raise InfrastructureFault(found)
+        return pod
 
     def pod_log(self, name: str, tail_lines: int | None = None) -> str:
         """The Pod's log as text (read raw: the client's deserializer would turn the bytes into their repr)."""
@@ -54,7 +66,14 @@ class PodStates:
         return sorted(events, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
 
     def event_with_reason(self, name: str, reason: str) -> V1Event | None:
-        return next((e for e in self.pod_events(name) if e.reason == reason), None)
+        """The Pod's first event of this reason. A FailedCreatePodSandBox whose CRI did not answer is
+        infrastructure and raises; one about a handler is the clause's evidence and is returned."""
+        event = next((e for e in self.pod_events(name) if e.reason == reason), None)
+        if event is not None and reason == "FailedCreatePodSandBox":
+            found = sandbox_fault((event.source.host if event.source else None) or "", event.message or "")
+            if found is not None:
+                raise InfrastructureFault(found)
+        return event
 
     def phase_is(self, name: str, phase: str) -> V1Pod | None:
         pod = self.read_pod(name)

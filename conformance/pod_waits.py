@@ -22,15 +22,27 @@ class PodWaits:
     """The waits of one test; `sleep` waits for the next change in its namespace, `attach` records evidence."""
 
     def __init__(self, pods: PodStates, timeouts: dict[str, float], sleep: Callable[[float], None],
-                 attach: Callable[[str, Any], None]) -> None:
+                 attach: Callable[[str, Any], None], check_infrastructure: Callable[[], None] = lambda: None) -> None:
         self.pods, self.timeouts, self._sleep, self.attach = pods, timeouts, sleep, attach
+        self._check_infrastructure = check_infrastructure
+
+    def _lost_or(self, condition: Callable[[], str | None]) -> Callable[[], str | None]:
+        """A wait's failure condition that first asks whether a lost node is behind it (raising
+        InfrastructureFault then): a Pod the scheduler refuses because its node got the unreachable
+        taint, or that never starts on a dead node, is no verdict on RuntimeClass."""
+        def check() -> str | None:
+            reason = condition()
+            if reason:
+                self._check_infrastructure()
+            return reason
+        return check
 
     def phase(self, pod: V1Pod, phase: str) -> V1Pod:
         """The Pod reaches `phase`; fails as soon as it cannot (Failed, no sandbox, a dead-end container)."""
         name = pod.metadata.name
         with allure.step(f"Pod {name} reaches {phase}"):
             return wait_for(f"Pod {name} reaches {phase}", lambda: self.pods.phase_is(name, phase),
-                            timeout=self.timeouts["pod-start"], failure=lambda: self.pods.why_not_running(name),
+                            timeout=self.timeouts["pod-start"], failure=self._lost_or(lambda: self.pods.why_not_running(name)),
                             describe=lambda: self.pods.describe(name), sleep=self._sleep)
 
     def event(self, pod: V1Pod, reason: str, budget: str) -> V1Event:
@@ -65,7 +77,7 @@ class PodWaits:
 
         with allure.step(f"Pods {label} fail visibly (FailedCreatePodSandBox or Failed)"):
             decisive = wait_for(f"Pods {label} show their failure", all_failed,
-                                timeout=self.timeouts["sandbox-failure"], failure=any_started,
+                                timeout=self.timeouts["sandbox-failure"], failure=self._lost_or(any_started),
                                 describe=lambda: "; ".join(f"{n}: {self.pods.describe(n)}" for n in names),
                                 sleep=self._sleep)
         expected = handler if isinstance(handler, list) else [handler] * len(names)
@@ -77,14 +89,14 @@ class PodWaits:
                     f"{name}: the FailedCreatePodSandBox message does not name handler {named!r}: {message}"
         forms = [decisive[name][0] for name in names]
         with allure.step(f"Pods {label} never run ({'; '.join(sorted(set(forms)))})"):
-            holds_for(f"Pods {label} must never run", any_started,
+            holds_for(f"Pods {label} must never run", self._lost_or(any_started),
                       window=self.timeouts["never-runs"], sleep=self._sleep)
         return forms
 
     def keeps_running(self, pod: V1Pod) -> None:
         name = pod.metadata.name
         with allure.step(f"Pod {name} keeps running"):
-            holds_for(f"Pod {name} must keep running", lambda: self.pods.not_running(name),
+            holds_for(f"Pod {name} must keep running", self._lost_or(lambda: self.pods.not_running(name)),
                       window=self.timeouts["never-runs"], sleep=self._sleep)
 
     def scheduled(self, pod: V1Pod) -> str:
@@ -95,7 +107,7 @@ class PodWaits:
         with allure.step(f"Pod {name} is scheduled"):
             node = wait_for(f"Pod {name} is bound to a node", lambda: self.pods.read_pod(name).spec.node_name,
                             timeout=self.timeouts["schedule"],
-                            failure=lambda: self.pods.still_unschedulable(name, first_seen),
+                            failure=self._lost_or(lambda: self.pods.still_unschedulable(name, first_seen)),
                             describe=lambda: self.pods.describe(name), sleep=self._sleep)
         self.attach("scheduled", {"pod": name, "node": node})
         return node
@@ -108,7 +120,7 @@ class PodWaits:
         name = pod.metadata.name
         with allure.step(f"Pod {name} stays unscheduled"):
             holds_for(f"Pod {name} must stay unscheduled",
-                      lambda: (lambda node: f"it was bound to {node}" if node else None)(
-                          self.pods.read_pod(name).spec.node_name),
+                      self._lost_or(lambda: (lambda node: f"it was bound to {node}" if node else None)(
+                          self.pods.read_pod(name).spec.node_name)),
                       window=self.timeouts["never-runs"], sleep=self._sleep)
         return event.message or ""

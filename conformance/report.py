@@ -19,18 +19,17 @@ from typing import Any
 
 from conformance.clauses import FAMILIES, SPEC_URL
 from conformance.isolation_report import NOT_RUN, containment_for, isolation_html, rows_for_summary
-from conformance import platform_report
-from conformance.matrix import FAIL, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
+from conformance import platform_report, verdict
+from conformance.infrastructure import INFRASTRUCTURE_PROPERTY
+from conformance.infrastructure_report import INFRASTRUCTURE_COLOUR, infrastructure_html, unique_faults
+from conformance.matrix import FAIL, INFRASTRUCTURE, PARTIAL, PASS, SKIP, UNTESTED, ClauseTracker
 from conformance.preflight import runtimeclass_api_missing
+from conformance.verdict import NO_VERDICT_STATUSES, bad_clauses  # noqa: F401 - part of this module's API
 
 SCHEMA = 1
 SUMMARY_FILE = "summary.json"
 VERDICTS = (PASS, FAIL, PARTIAL, SKIP, UNTESTED)
 BASE_CAPABILITIES = ("workspace", "admin", "nodes>=2", "node-evidence", "disruptive")
-# pytest exit codes that mean "no verdict": interrupted/usage (2, also collection errors), internal error (3),
-# command line usage (4), no tests collected (5). conformance.run passes them on unchanged.
-NO_VERDICT_STATUSES = {2: "interrupted, a collection error or a usage error", 3: "internal error (or the cluster "
-                       "could not be brought up or reached)", 4: "command line usage error", 5: "no tests collected"}
 
 COLOURS = {  # verdict -> (background, text); readable on light and dark themes
     PASS: ("#2e7d32", "#ffffff"),
@@ -46,7 +45,8 @@ COLOURS = {  # verdict -> (background, text); readable on light and dark themes
 def fold_test_reports(reports: Iterable[Any]) -> dict[str, Any]:
     """One outcome per test from pytest's reports (setup, call, teardown), as Allure counts them.
 
-    A test failed if any phase failed (call failure or setup/teardown error), else skipped if a
+    A test that met an infrastructure fault in any phase (the plugin marks its report with
+    INFRASTRUCTURE_PROPERTY) counts as `infrastructure`, never as failed. Otherwise a test failed if any phase failed (call failure or setup/teardown error), else skipped if a
     phase was skipped, else passed. `unattributed_failures` lists failed tests that name no
     clause: they cannot show in the clause matrix, so conformance.run counts them separately.
     """
@@ -62,15 +62,19 @@ def fold_test_reports(reports: Iterable[Any]) -> dict[str, Any]:
             continue
         if when not in ("setup", "call", "teardown") or nodeid is None:
             continue
-        clauses.setdefault(nodeid, str(dict(getattr(report, "user_properties", ()) or ()).get("clauses", "")))
+        properties = dict(getattr(report, "user_properties", ()) or ())
+        clauses.setdefault(nodeid, str(properties.get("clauses", "")))
         current = outcome.get(nodeid)
-        if report.outcome == "failed":
+        if report.outcome == "failed" and INFRASTRUCTURE_PROPERTY in properties:
+            outcome[nodeid] = INFRASTRUCTURE
+        elif report.outcome == "failed" and current != INFRASTRUCTURE:
             outcome[nodeid] = "failed"
-        elif report.outcome == "skipped" and current != "failed":
+        elif report.outcome == "skipped" and current not in ("failed", INFRASTRUCTURE):
             outcome[nodeid] = "skipped"
         elif report.outcome == "passed" and current is None and when == "call":
             outcome[nodeid] = "passed"
-    counts = {state: sum(1 for o in outcome.values() if o == state) for state in ("passed", "failed", "skipped")}
+    counts = {state: sum(1 for o in outcome.values() if o == state)
+              for state in ("passed", "failed", "skipped", INFRASTRUCTURE)}
     return {
         "total": len(outcome), **counts,
         "unattributed_failures": sorted(n for n, o in outcome.items() if o == "failed" and not clauses.get(n)),
@@ -133,11 +137,14 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
                   error: str | None = None, messages: Mapping[str, str] | None = None,
                   isolation: Iterable[Mapping[str, Any]] = (),
                   containment: Iterable[Mapping[str, Any]] = (),
-                  platform: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                  platform: Iterable[Mapping[str, Any]] = (),
+                  infrastructure: Iterable[Mapping[str, str]] = ()) -> dict[str, Any]:
     """summary.json as a dict. `facts` is None when the cluster never came up (then `error` says why).
 
     `messages` (nodeid -> crash message) replaces the tracker's message of failed tests. On a cluster
     without the RuntimeClass API, untested clauses carry `untested_reason` (they could not run).
+    `infrastructure`: the faults that stood during the run (conformance.infrastructure), as dicts;
+    with any, the run has no overall verdict (conformance.verdict) and says what broke.
     """
     isolation = list(isolation)  # read twice: the isolation table and the platform classes table
     api_missing = runtimeclass_api_missing(facts) if facts is not None else None
@@ -152,11 +159,12 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
         entry["passed"] = sum(t.outcome == "passed" for t in result.tests)
         entry["total"] = len(result.tests)
         entry["anchor"] = result.clause.anchor
-        if entry["verdict"] == UNTESTED and untested_why:
+        if entry["verdict"] == UNTESTED and untested_why and "untested_reason" not in entry:
             entry["untested_reason"] = untested_why
         clauses.append(entry)
     counts = clause_counts(clauses)
-    return {
+    faults = unique_faults(infrastructure)
+    summary = {
         "schema": SCHEMA,
         "run_id": run_id,
         "strict": bool(strict),
@@ -177,13 +185,20 @@ def build_summary(*, run_id: str, tracker: ClauseTracker, facts=None, handlers: 
         "containment": containment_for(containment),
         "platform_classes": platform_report.rows_for_summary(platform, isolation),
         "spec": SPEC_URL,
+        "infrastructure": faults,
+        "infrastructure_untested": [c["id"] for c in clauses
+                                    if any(t["outcome"] == INFRASTRUCTURE for t in c["tests"])],
     }
+    decided = verdict.decide(int(exit_status), summary)
+    summary["verdict"] = {"exit": decided.code, "sentence": decided.sentence, "short": decided.short}
+    return summary
 
 
 def session_summary(session, exit_status: int, tracker: ClauseTracker, state=None,
                     handlers: Iterable[str] = (), isolation: Iterable[Mapping[str, Any]] = (),
                     containment: Iterable[Mapping[str, Any]] = (),
-                    platform: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                    platform: Iterable[Mapping[str, Any]] = (),
+                    infrastructure: Iterable[Mapping[str, str]] = ()) -> dict[str, Any]:
     """Glue for the plugin's pytest_sessionfinish: gathers what build_summary needs from the session."""
     config = session.config
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -197,6 +212,7 @@ def session_summary(session, exit_status: int, tracker: ClauseTracker, state=Non
         exit_status=int(exit_status), strict=options.strict if options else bool(config.getoption("strict", False)),
         tests=fold_test_reports(reports), pytest=pytest_counts(stats), started=start,
         messages=crash_messages(reports), isolation=isolation, containment=containment, platform=platform,
+        infrastructure=infrastructure,
         finished=datetime.now(timezone.utc).timestamp(),
         error=None if state is not None else "the suite ran without a cluster (bring-up or connection failed, "
                                               "or no suite was selected); see pytest's output",
@@ -216,39 +232,12 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds") if ts is not None else None
 
 
-# --- the verdict and the exit code ---------------------------------------------------------------
-
-def bad_clauses(summary: Mapping[str, Any], strict: bool | None = None) -> list[str]:
-    """Clauses that make the run fail: failed ones; with --strict also skipped, partial and untested."""
-    strict = summary.get("strict", False) if strict is None else strict
-    bad = {FAIL} | ({SKIP, PARTIAL, UNTESTED} if strict else set())
-    return [c["id"] for c in summary.get("clauses", []) if c["verdict"] in bad]
-
+# --- the verdict and the exit code (decided in conformance.verdict, for every output) ------------
 
 def decide_exit(pytest_status: int, summary: Mapping[str, Any] | None) -> tuple[int, str]:
-    """The exit code of `python -m conformance.run` and the sentence that explains it.
-
-    pytest's "no verdict" statuses (2, 3, 4, 5) pass through. Otherwise the clause matrix decides:
-    1 when a clause failed (with --strict: or was skipped, partial or untested), or when a test that
-    names no clause failed (it cannot show in the matrix, but it is not a pass). Allure never decides.
-    """
-    if pytest_status in NO_VERDICT_STATUSES:
-        return pytest_status, f"pytest exited {pytest_status}: {NO_VERDICT_STATUSES[pytest_status]}; no verdict"
-    if summary is None:
-        return (pytest_status or 3), "no summary.json was written, so there is no clause verdict"
-    bad = bad_clauses(summary)
-    if bad:
-        word = "not passed (--strict)" if summary.get("strict") and set(bad) - set(summary["failed_clauses"]) \
-            else "failed"
-        return 1, f"NOT CONFORMANT: {len(bad)} clause(s) {word}: {', '.join(bad)}"
-    stray = summary.get("tests", {}).get("unattributed_failures", [])
-    if stray:
-        return 1, f"{len(stray)} failed test(s) name no clause: {', '.join(stray[:5])}"
-    counts = summary.get("verdicts", {})
-    rest = ", ".join(f"{n} {v}" for v, n in counts.items() if v != PASS and n)
-    if rest:  # not a full pass: say what is missing, do not call it conformant
-        return 0, f"NO CLAUSE FAILED: {counts.get(PASS, 0)} passed, {rest} (allowed without --strict)"
-    return 0, f"CONFORMANT: all {counts.get(PASS, 0)} clauses passed"
+    """The exit code of `python -m conformance.run` and the sentence that explains it (conformance.verdict)."""
+    decided = verdict.decide(pytest_status, summary)
+    return decided.code, decided.sentence
 
 
 # --- the matrix as text ----------------------------------------------------------------------------
@@ -270,6 +259,8 @@ def matrix_lines(summary: Mapping[str, Any], width: int = 70) -> list[str]:
     lines.append("clauses: " + counts_line(summary.get("verdicts", {})))
     reasons = sorted({c["untested_reason"] for c in summary.get("clauses", []) if c.get("untested_reason")})
     lines += [f"untested: {reason}" for reason in reasons]
+    lines += [f"infrastructure fault: {f['node'] or 'API server'}: {f['kind']}: {f['detail']} (seen {f['seen_at']})"
+              for f in summary.get("infrastructure") or []]
     return lines
 
 
@@ -318,7 +309,9 @@ def matrix_html(summary: Mapping[str, Any]) -> str:
     """The clause matrix for a reviewer: verdict per clause (coloured), divergences, capabilities, cluster."""
     code, sentence = decide_exit(summary.get("pytest_exit_status", 0), summary)
     complete = all(c["verdict"] == PASS for c in summary.get("clauses", []))
-    bg = COLOURS[FAIL][0] if code != 0 else COLOURS[PASS][0] if complete else COLOURS[PARTIAL][0]
+    faults = summary.get("infrastructure") or []
+    bg = INFRASTRUCTURE_COLOUR if faults else COLOURS[FAIL][0] if code != 0 else \
+        COLOURS[PASS][0] if complete else COLOURS[PARTIAL][0]
     tests = summary.get("tests", {})
     timing = summary.get("timing", {})
     parts = [
@@ -332,6 +325,8 @@ def matrix_html(summary: Mapping[str, Any]) -> str:
     ]
     if summary.get("error"):
         parts.append(f'<p style="color:{COLOURS[FAIL][0]}"><b>{_e(summary["error"])}</b></p>')
+    if faults:
+        parts.append(infrastructure_html(summary, _TABLE, _TH, _TD))
     parts.append(f'<h3 style="margin:12px 0 4px 0">Clause matrix (<code>{_e(summary.get("spec", SPEC_URL))}</code>)'
                  '</h3>')
     parts.append(f'<table data-rcc="matrix" {_TABLE}>{_cols("11%", "14%", "7%", "38%", "30%")}<thead><tr><th {_TH}>Clause</th><th {_TH}>Verdict</th>'

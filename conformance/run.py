@@ -21,6 +21,8 @@ print the clause matrix and the report's path, and exit:
     0  every clause passed (skipped/partial/untested clauses allowed unless --strict)
     1  a clause failed (with --strict: or was skipped, partial or untested), or a test naming no clause
        failed; also a cluster that does not serve node.k8s.io/v1 (RC-API-1 fails, the rest is untested)
+    3  an infrastructure fault stood during the run (a node lost, an image that cannot be pulled, the API
+       server away: conformance/infrastructure.py); one line names it, no overall verdict (docs/infrastructure-faults.md)
     2, 3, 4, 5  pytest's own "no verdict" exits (interrupted/usage/collection error, internal or cluster
        error, command line error, no tests collected), passed on unchanged
     4  also: --kubeconfig names no usable kubeconfig (missing, a directory, empty, not YAML, not a
@@ -291,7 +293,9 @@ def execute(runner: RunnerOptions, pytest_args: list[str]) -> int:
             print(line)
         tests = summary.get("tests", {})
         print(f"tests: {tests.get('passed', 0)} passed, {tests.get('failed', 0)} failed, "
-              f"{tests.get('skipped', 0)} skipped (pytest exit status {status})")
+              f"{tests.get('skipped', 0)} skipped"
+              + (f", {tests['infrastructure']} infrastructure errors" if tests.get("infrastructure") else "")
+              + f" (pytest exit status {status})")
     print(f"summary:  {run_dir / report.SUMMARY_FILE}" if summary else "summary:  (not written)")
     junit = run_dir / "junit.xml"
     print(f"junit:    {junit}" if junit.exists() else "junit:    (not written)")

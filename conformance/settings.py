@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # type names only: a run-time import would make this module depend on others
     from clusters.provider import NodeEvidence
+    from conformance.infrastructure_watch import FaultBoard
     from conformance.preflight import Facts
 
 DEFAULT_TIMEOUTS = {
@@ -41,3 +42,5 @@ class RunSettings:
     # still deleted by the test): deleting ~80 namespaces during the run made half of the API
     # server's requests (the namespace controller lists and deletes every resource type in each).
     namespaces_swept_at_end: bool = False
+    # The run's standing infrastructure faults (conformance.infrastructure_watch); None: not watched.
+    faults: "FaultBoard | None" = None

@@ -19,6 +19,8 @@ from typing import TypeVar
 
 from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, stop_before_delay, wait_fixed
 
+from conformance.infrastructure import InfrastructureFault
+
 T = TypeVar("T")
 
 
@@ -43,10 +45,11 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
         return probe()
 
     try:
-        # Transient errors of a probe (a dropped connection) are retried; a WaitFailed is not, and
-        # neither is Ctrl-C or SIGTERM (KeyboardInterrupt), which tenacity would otherwise capture.
+        # Transient errors of a probe (a dropped connection) are retried; a WaitFailed is not, nor an
+        # infrastructure fault (conformance.infrastructure: the wait can never succeed), and neither is
+        # Ctrl-C or SIGTERM (KeyboardInterrupt), which tenacity would otherwise capture.
         keep_trying = retry_if_result(lambda value: value is None) | retry_if_exception(
-            lambda exc: isinstance(exc, Exception) and not isinstance(exc, AssertionError))
+            lambda exc: isinstance(exc, Exception) and not isinstance(exc, (AssertionError, InfrastructureFault)))
         for retry in Retrying(stop=stop_before_delay(timeout), wait=wait_fixed(interval), retry=keep_trying,
                               reraise=True, sleep=sleep):
             with retry:

@@ -77,12 +77,12 @@ BROKEN_VARIANTS = (
     # The node still reports crun (containerd lists it); only running a Pod shows it is broken.
     # RC-OVH-7 runs per handler, and its crun Pod lands on that node; so does RC-USE-8's.
     BrokenVariant("crun-broken-on-one-node",
-                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-USE-8", "RC-CRI-1", "RC-OVH-7"}),
+                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-USE-8", "RC-CRI-1", "RC-OVH-7", "RC-OVH-8"}),
                   broken_handler="crun"),
     # The CRI-O node's CRI lacks a handler the topology promises (only that node has it): every
     # test of that handler fails (RC-OVH-7 and RC-USE-8 run per handler too), and nothing else does.
     BrokenVariant("crio-lacks-a-promised-handler",
-                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-USE-8", "RC-CRI-1", "RC-OVH-7"}),
+                  frozenset({"RC-USE-1", "RC-USE-2", "RC-USE-6", "RC-USE-8", "RC-CRI-1", "RC-OVH-7", "RC-OVH-8"}),
                   unconfigured_handler=("crio", "crio-runc")),
     # A RoleBinding cannot grant a cluster-scoped resource, so RBAC alone keeps RC-API-5; an
     # authorizer that allows everything is what breaks it.
