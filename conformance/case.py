@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ import allure
 from kubernetes.client import CoreV1Event as V1Event, V1Pod
 
 from clusters.provider import SandboxInfo
-from conformance import manifests, quantities
+from conformance import manifests, quantities, scheduler_view
 from conformance.concurrently import Cancelled, each_at_once
 from conformance.expectations import expect_rejected
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
@@ -82,7 +83,10 @@ class Case:
         return self.node_changes.label_node(node, suffix, value)
 
     def taint_node(self, node: str, value: str = "true", effect: str = "NoSchedule") -> dict[str, str]:
-        return self.node_changes.taint_node(node, value, effect)
+        taint = self.node_changes.taint_node(node, value, effect)
+        if effect in ("NoSchedule", "NoExecute"):
+            scheduler_view.wait_until_it_sees_the_taint(self, node)
+        return taint
 
     def exclusive(self, resource: str, shared: bool = False) -> None:
         self.node_changes.exclusive(resource, shared)
@@ -180,6 +184,12 @@ class Case:
             raise Cancelled("the test was interrupted")
         self._check_infrastructure()  # a lost node or API server ends the wait at once
         self._watch().sleep(seconds)
+
+    def pause(self, seconds: float) -> None:
+        """A pause that changes in the namespace do not cut short; Ctrl-C and a lost node still end it."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._sleep(left)
 
     def until_change(self, seconds: float) -> None:
         """The sleep of a wait written outside Case (`wait_for(..., sleep=case.until_change)`): it wakes on a
