@@ -37,6 +37,17 @@ def spec_named(facts: Facts, name: str) -> ClassSpec | None:
     return next((c for c in facts.classes() if c.name == name), None)
 
 
+def audited(case: Case, name: str, clause: str) -> tuple[ClassSpec, Audit] | None:
+    """The class a test checks and its audit; None (recorded for `clause`) where the cluster serves no
+    class of its own. A `--class` the cluster does not serve fails the test."""
+    if name == NONE:
+        case.observed(clause, "the cluster serves no RuntimeClass besides the suite's own")
+        return None
+    spec = spec_named(case.cluster, name)
+    assert spec is not None, f"--class {name}: the cluster serves no RuntimeClass of that name"
+    return spec, audit_class(case.cluster, spec)
+
+
 def audit_class(facts: Facts, spec: ClassSpec) -> Audit:
     """The class against the run's node facts (runtimeHandlers, else the node probe or --handler-nodes)."""
     nodes = [n.view() for n in facts.nodes]

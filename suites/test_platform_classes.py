@@ -3,7 +3,7 @@
 import pytest
 
 from conformance import platform_classes, platform_isolation
-from conformance.platform_classes import NONE, Row
+from conformance.platform_classes import Row
 
 
 def pytest_generate_tests(metafunc):
@@ -14,13 +14,10 @@ def pytest_generate_tests(metafunc):
 @pytest.mark.clause("RC-SCH-7")
 @pytest.mark.needs("platform-classes")
 def test_platform_runtime_class_admits_only_nodes_that_run_its_handler(rcc, platform_class):
-    facts = rcc.settings.facts
-    if platform_class == NONE:
-        rcc.observed("RC-SCH-7", "the cluster serves no RuntimeClass besides the suite's own")
+    checked = platform_classes.audited(rcc, platform_class, "RC-SCH-7")
+    if checked is None:
         return
-    spec = platform_classes.spec_named(facts, platform_class)
-    assert spec is not None, f"--class {platform_class}: the cluster serves no RuntimeClass of that name"
-    result = platform_classes.audit_class(facts, spec)
+    spec, result = checked
     row = Row.of(result)
     try:
         if result.verdict == "unusable":
@@ -40,13 +37,10 @@ def test_platform_runtime_class_admits_only_nodes_that_run_its_handler(rcc, plat
 @pytest.mark.clause("RC-USE-8")
 @pytest.mark.needs("platform-classes")
 def test_platform_runtime_class_pod_gets_the_isolation_the_class_promises(rcc, platform_class):
-    facts = rcc.settings.facts
-    if platform_class == NONE:
-        rcc.observed("RC-USE-8", "the cluster serves no RuntimeClass besides the suite's own")
+    checked = platform_classes.audited(rcc, platform_class, "RC-USE-8")
+    if checked is None:
         return
-    spec = platform_classes.spec_named(facts, platform_class)
-    assert spec is not None, f"--class {platform_class}: the cluster serves no RuntimeClass of that name"
-    result = platform_classes.audit_class(facts, spec)
+    spec, result = checked
     if result.verdict == "unusable" or not result.admitting:
         pytest.skip(f"missing capability class:{platform_class}: no Pod of it can run here "
                     f"(RC-SCH-7 judges that): {result.why}")
