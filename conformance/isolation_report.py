@@ -9,9 +9,10 @@ table's containment column says inside / escaped / not checked, with why.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from conformance.html_tables import escape as _e, table_start
 
 COLUMNS = ("Handler", "Node", "Class expected", "Class observed", "Runtime observed", "Containment (RC-OVH-8)",
            "Evidence")
@@ -59,10 +60,6 @@ def _weight(row: Mapping[str, Any]) -> tuple[bool, bool]:
     return row.get("verdict") == "mismatch", bool(row.get("runtime"))
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def isolation_html(rows: list[Mapping[str, Any]], table: str, th: str, td: str,
                    containment: list[Mapping[str, Any]] | None = None, not_run: str = NOT_RUN) -> str:
     """The table for the front page (styles passed in so it matches the clause matrix); empty without rows.
@@ -74,10 +71,7 @@ def isolation_html(rows: list[Mapping[str, Any]], table: str, th: str, td: str,
                      for r in containment if (r["handler"], r["node"]) not in seen)]
     if not rows:
         return ""
-    parts = ['<h3 style="margin:12px 0 4px 0">Isolation per handler (RC-USE-8)</h3>',
-             f'<table data-rcc="isolation" {table}><colgroup>'
-             + "".join(f'<col style="width:{w}">' for w in WIDTHS) + "</colgroup><thead><tr>"
-             + "".join(f"<th {th}>{c}</th>" for c in COLUMNS) + "</tr></thead><tbody>"]
+    parts = [table_start("Isolation per handler (RC-USE-8)", "isolation", WIDTHS, COLUMNS, table, th)]
     for row in rows:
         expected = row.get("expected") or "(not declared)"
         if row.get("expected_runtime"):

@@ -7,9 +7,10 @@ page shows them next to the clause matrix so a platform team sees which of its c
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from conformance.html_tables import escape as _e, table_start
 
 COLUMNS = ("Class", "Handler", "Scheduling", "Overhead", "Nodes that admit it", "Nodes that run its handler",
            "Verdict", "Why")
@@ -32,18 +33,11 @@ def rows_for_summary(rows: Iterable[Mapping[str, Any]],
             for row in sorted({r["name"]: r for r in rows}.values(), key=lambda r: r["name"])]
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def platform_html(rows: list[Mapping[str, Any]], table: str, th: str, td: str) -> str:
     """The table for the front page (styles passed in so it matches the clause matrix); empty without rows."""
     if not rows:
         return ""
-    parts = ['<h3 style="margin:12px 0 4px 0">Platform classes (RC-SCH-7)</h3>',
-             f'<table data-rcc="platform-classes" {table}><colgroup>'
-             + "".join(f'<col style="width:{w}">' for w in WIDTHS) + "</colgroup><thead><tr>"
-             + "".join(f"<th {th}>{c}</th>" for c in COLUMNS) + "</tr></thead><tbody>"]
+    parts = [table_start("Platform classes (RC-SCH-7)", "platform-classes", WIDTHS, COLUMNS, table, th)]
     for row in rows:
         colour = VERDICT_COLOURS.get(row.get("verdict", ""), "inherit")
         why = _e(row.get("why", ""))
