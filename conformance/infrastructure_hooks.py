@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -25,6 +26,8 @@ from conformance.kube import Kube
 INFRASTRUCTURE_EXIT = verdict.INFRASTRUCTURE_EXIT
 WATCH = pytest.StashKey[InfrastructureWatch]()
 VERDICT = pytest.StashKey[verdict.Verdict]()
+# The watch looks every 2 s and writes what it saw; a node lost just before a failure shows within this.
+LATE_SIGHTING_SECONDS = 6.0
 _reported: dict[tuple[str, str], Fault] = {}  # controller: faults the tests reported, first sighting per node and kind
 
 
@@ -55,9 +58,26 @@ def mark_report(item: pytest.Item, report: pytest.TestReport, call: pytest.CallI
     carries the fault (a new list: pytest shares the item's user_properties between its phases' reports)."""
     if not report.failed or call.excinfo is None or item.get_closest_marker("clause") is None:
         return
-    found = exception_fault(call.excinfo.value)
+    found = exception_fault(call.excinfo.value) or _lost_node_of(item)
     if found is not None:
         report.user_properties = [*report.user_properties, (INFRASTRUCTURE_PROPERTY, json.dumps(found.to_json()))]
+
+
+def _lost_node_of(item: pytest.Item) -> Fault | None:
+    """A failure of a test whose nodes (pinned, bound, labelled, tainted) are lost proves nothing about a clause.
+
+    Seen here: the kubelet of the node RC-OVH-5 pinned its Pods to died; the node lifecycle controller
+    tainted the node unreachable, and the scheduler's FailedScheduling named the taint instead of
+    "Insufficient cpu", an assertion, not a wait. The watch looks every few seconds, so a node lost
+    just before the failure is waited for a moment (only for a failed test that used nodes)."""
+    case = getattr(item, "funcargs", {}).get("rcc")
+    board = getattr(getattr(case, "settings", None), "faults", None)
+    if case is None or board is None or not case.nodes_in_use:
+        return None
+    deadline = time.monotonic() + LATE_SIGHTING_SECONDS
+    while (found := board.fault_on(case.nodes_in_use)) is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found
 
 
 def fault_of(report: Any) -> Fault | None:
