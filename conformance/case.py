@@ -29,6 +29,7 @@ from conformance import manifests, quantities, scheduler_view
 from conformance.concurrently import Cancelled, each_at_once
 from conformance.expectations import expect_rejected
 from conformance.kube import DRY_RUN, Kube, Rejection, ignore_not_found, rejection, to_dict
+from conformance.manifests import pin  # noqa: F401 - the suites' `from conformance.case import pin`
 from conformance.namespaces import NamespacePool, await_default_service_account
 from conformance.node_changes import NodeChanges
 from conformance.pod_states import PodStates
@@ -37,11 +38,6 @@ from conformance.preflight import Facts
 from conformance.settings import RunSettings
 from conformance.waiting import wait_for
 from conformance.watching import Changes
-
-
-def pin(node: str) -> dict[str, str]:
-    """The nodeSelector that places a Pod on exactly this node."""
-    return {"kubernetes.io/hostname": node}
 
 
 @dataclass
@@ -225,7 +221,7 @@ class Case:
             # The handler lives only on nodes a plain Pod cannot reach: the class reaches them the
             # way the platform's own class for that handler does (its nodeSelector and tolerations).
             node_selector, tolerations = copied
-        pinned = (node_selector or {}).get("kubernetes.io/hostname")
+        pinned = (node_selector or {}).get(manifests.HOSTNAME_LABEL)
         if pinned:
             self.nodes_in_use.add(pinned)
         body = manifests.runtime_class(name, handler, self.settings.run_id, overhead, node_selector, tolerations)
@@ -276,7 +272,7 @@ class Case:
                                  *self.node_changes.run_taint_tolerations(own=tolerate_own_taint)]
         body = self.pod_manifest(command, **kwargs)
         name = body["metadata"]["name"]
-        pinned = (body["spec"].get("nodeSelector") or {}).get("kubernetes.io/hostname")
+        pinned = (body["spec"].get("nodeSelector") or {}).get(manifests.HOSTNAME_LABEL)
         if pinned:
             self.nodes_in_use.add(pinned)
         with allure.step(f"create Pod {name}"):

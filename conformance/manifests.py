@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+
+def pin(node: str) -> dict[str, str]:
+    """The nodeSelector that places a Pod on exactly this node."""
+    return {HOSTNAME_LABEL: node}
+
 MANAGED_BY = "runtimeclass-conformance"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_RUN = "rcc.conformance.io/run"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from conformance import manifests
 from conformance.waiting import WaitTimeout, wait_for
 
 CANARY_SECONDS = 10.0  # a current scheduler refuses a Pod within a second or two
@@ -29,7 +30,7 @@ def wait_until_it_sees_the_taint(case: Any, node: str) -> None:
     scheduler that never refuses is left to the test that follows, which fails on it."""
     deadline = time.monotonic() + STALE_SECONDS
     while True:
-        canary = case.create_pod(["true"], node_selector={"kubernetes.io/hostname": node}, tolerate_own_taint=False)
+        canary = case.create_pod(["true"], node_selector=manifests.pin(node), tolerate_own_taint=False)
         name = canary.metadata.name
 
         def decided() -> str | None:
