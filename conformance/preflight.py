@@ -132,15 +132,19 @@ class Facts:
         platform class serving it admits (the suite's class for it copies that class's scheduling,
         `scheduling_for`); else none, and tests needing the handler skip saying how to tell.
         """
-        found = [n.name for n in self.open_nodes() if handler in (self.handlers_of(n.name) or set())]
+        found = self._open_nodes_running(handler)
         if found:
             return found
         spec = self.serving_class(handler)
         return self._admitted_with(spec, handler) if spec else []
 
+    def _open_nodes_running(self, handler: str) -> list[str]:
+        """Open nodes known to run `handler` (runtimeHandlers, the node probe or --handler-nodes)."""
+        return [n.name for n in self.open_nodes() if handler in (self.handlers_of(n.name) or set())]
+
     def scheduling_for(self, handler: str) -> tuple[dict[str, str], list[dict]] | None:
         """(nodeSelector, tolerations) the suite's classes for `handler` copy, when only a platform class reaches it."""
-        if any(handler in (self.handlers_of(n.name) or set()) for n in self.open_nodes()):
+        if self._open_nodes_running(handler):
             return None
         spec = self.serving_class(handler)
         return (dict(spec.node_selector), [dict(t) for t in spec.tolerations]) if spec else None
@@ -160,8 +164,7 @@ class Facts:
 
     def nodes_without_handler(self, handler: str) -> list[str]:
         """Open nodes known not to run `handler`."""
-        return [n.name for n in self.open_nodes()
-                if self.handlers_of(n.name) is not None and handler not in self.handlers_of(n.name)]
+        return [n.name for n in self.open_nodes() if handler not in (self.handlers_of(n.name) or {handler})]
 
     def to_json(self) -> dict:
         return asdict(self)
