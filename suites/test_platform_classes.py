@@ -14,10 +14,7 @@ def pytest_generate_tests(metafunc):
 @pytest.mark.clause("RC-SCH-7")
 @pytest.mark.needs("platform-classes")
 def test_platform_runtime_class_admits_only_nodes_that_run_its_handler(rcc, platform_class):
-    checked = platform_classes.audited(rcc, platform_class, "RC-SCH-7")
-    if checked is None:
-        return
-    spec, result = checked
+    spec, result = platform_classes.audited(rcc, platform_class, "RC-SCH-7")
     row = Row.of(result)
     try:
         if result.verdict == "unusable":
@@ -37,10 +34,7 @@ def test_platform_runtime_class_admits_only_nodes_that_run_its_handler(rcc, plat
 @pytest.mark.clause("RC-USE-8")
 @pytest.mark.needs("platform-classes")
 def test_platform_runtime_class_pod_gets_the_isolation_the_class_promises(rcc, platform_class):
-    checked = platform_classes.audited(rcc, platform_class, "RC-USE-8")
-    if checked is None:
-        return
-    spec, result = checked
+    spec, result = platform_classes.audited(rcc, platform_class, "RC-USE-8")
     if result.verdict == "unusable" or not result.admitting:
         pytest.skip(f"missing capability class:{platform_class}: no Pod of it can run here "
                     f"(RC-SCH-7 judges that): {result.why}")

@@ -33,6 +33,7 @@ from clusters.kind.containerd import handler_additions
 from clusters.kind.evidence import CONTAINERD_CONFIG, KindEvidence
 from clusters.kind.nodes import NodeShell, engine_for, require_engine
 from clusters.kind.topology import DEFAULT_TOPOLOGY, KindNode, load_topology
+from clusters.toolbox import platform_classes
 from clusters.toolbox.errors import ClusterError
 from clusters.toolbox.images import build_test_image
 
@@ -113,6 +114,8 @@ class KindProvider:
             self._load_test_image(kind, Path(tmp))
             cluster_ready.wait_until_ready(
                 self.shell, next(n.name for n in self.topology.nodes if n.role == "control-plane"), self.progress)
+            if not existed:  # a cluster the user already had is never touched
+                platform_classes.sync(cluster.kubeconfig_path, name, self.topology.runtime_classes, self.progress)
         self._ready = True
         return cluster.kubeconfig_path
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+from clusters.toolbox.platform_classes import PlatformClass, parse_classes
 from clusters.toolbox.topology_file import dns_label, load_checked
 from clusters.toolbox.topology_records import Taint
 
@@ -40,6 +41,8 @@ class KindTopology:
     image: str
     nodes: tuple[KindNode, ...]
     source: Path
+    # RuntimeClasses the cluster serves of its own, as a platform would (clusters/toolbox/platform_classes.py).
+    runtime_classes: tuple[PlatformClass, ...] = ()
 
     @property
     def workers(self) -> tuple[KindNode, ...]:
@@ -61,7 +64,8 @@ def parse_topology(raw: dict, source: Path) -> KindTopology:
     roles = [n.role for n in nodes]
     if roles.count("control-plane") != 1 or "worker" not in roles:
         raise ValueError(f"needs exactly one control-plane node and at least one worker, got roles {roles}")
-    return KindTopology(name=name, image=str(raw["image"]), nodes=nodes, source=source)
+    return KindTopology(name=name, image=str(raw["image"]), nodes=nodes, source=source,
+                        runtime_classes=parse_classes(raw.get("runtimeClasses")))
 
 
 def node_namer(cluster: str) -> Callable[[str], str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from clusters.local import config, lifecycle_lock, processes
-from clusters.toolbox import host, images, runtimes
+from clusters.toolbox import host, images, platform_classes, runtimes
 from clusters.toolbox.binaries import Binaries, default_cache_dir, ensure_binaries
 from clusters.toolbox.kubernetes_source import pause_source
 from clusters.local.cri import NodeCRI, cri_for
@@ -92,7 +92,9 @@ class LocalCluster:
         """Start the cluster (or reuse a healthy one) and return the admin kubeconfig."""
         host.require_root()
         with self._lifecycle_lock():
-            return self._up()
+            kubeconfig = self._up()
+            platform_classes.sync(kubeconfig, self.topology.name, self.topology.runtime_classes, self.progress)
+            return kubeconfig
 
     def down(self, keep_logs: bool = False) -> None:
         """Stop everything `up` started and undo every host change it recorded."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+from clusters.toolbox.platform_classes import PlatformClass, parse_classes
 from clusters.toolbox.topology_file import dns_label, load_checked
 from clusters.toolbox.topology_records import ISOLATION_CLASSES, RUNTIME_TYPES, Runtime, Taint
 
@@ -84,6 +85,8 @@ class Topology:
     runtimes: dict[str, Runtime]
     nodes: tuple[NodeSpec, ...]
     source: Path
+    # RuntimeClasses the cluster serves of its own, as a platform would (clusters/toolbox/platform_classes.py).
+    runtime_classes: tuple[PlatformClass, ...] = ()
 
     @property
     def service_ip(self) -> str:
@@ -117,6 +120,7 @@ def _parse(raw: dict, path: Path) -> Topology:
         runtimes=runtimes,
         nodes=nodes,
         source=path,
+        runtime_classes=parse_classes(raw.get("runtimeClasses")),
     )
     _check_unique(topology)
     return topology

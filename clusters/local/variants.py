@@ -27,6 +27,8 @@ class BrokenVariant:
     # On every node, this handler runs another runtime than its name and declaration promise: (handler, runtime
     # table entry). The runtime works; only RC-USE-8's evidence can tell.
     rewired: tuple[str, dict] | None = None
+    # The topology's own RuntimeClass of this name steers its Pods by this nodeSelector instead: (class, selector).
+    class_selector: tuple[str, dict] | None = None
 
     def fits(self, base: Path) -> bool:
         """Whether `base` has what this variant breaks (the upstream topology has no CRI-O node)."""
@@ -38,7 +40,7 @@ class BrokenVariant:
 
     def topology_file(self, base: Path, folder: Path) -> Path:
         """The topology to start: `base` itself, or a copy with the variant's broken, unconfigured or rewired handler."""
-        if not self.broken_handler and not self.unconfigured_handler and not self.rewired:
+        if not self.broken_handler and not self.unconfigured_handler and not self.rewired and not self.class_selector:
             return base
         raw = yaml.safe_load(base.read_text())
         if self.broken_handler:
@@ -61,6 +63,10 @@ class BrokenVariant:
             # builds binaries only for runtimes in use.
             used = {entry["runtime"] for node in raw["nodes"] for entry in node["handlers"]}
             raw["runtimes"] = {name: spec for name, spec in raw["runtimes"].items() if name in used}
+        if self.class_selector:
+            name, selector = self.class_selector
+            entry = next(c for c in raw["runtimeClasses"] if c["name"] == name)
+            entry.setdefault("scheduling", {})["nodeSelector"] = dict(selector)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "topology.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -117,8 +123,19 @@ GVISOR_RUNS_RUNC = BrokenVariant("gvisor-handler-runs-runc", frozenset({"RC-USE-
                                                      "isolation": "user-space-kernel"}))
 
 
+# Only where the base topology serves a RuntimeClass `gvisor` of its own: the platform's class steers its Pods to
+# the pool without gVisor (a selector copied from the wrong pool, as on a k3s or hand-made class). Every node
+# still runs what it should and the suite's own classes are right; only the audit of the platform's classes
+# (RC-SCH-7) sees that the class admits nodes lacking its handler. RC-USE-8's check of the class then skips.
+PLATFORM_CLASS_MISSTEERED = BrokenVariant("platform-class-admits-nodes-without-its-handler", frozenset({"RC-SCH-7"}),
+                                          class_selector=("gvisor", {"rcc.conformance.io/pool": "sandboxed"}))
+
+
 def variants_for(base: Path) -> tuple[BrokenVariant, ...]:
-    """The broken variants that apply to a topology (the gVisor one needs a `gvisor` handler there)."""
+    """The broken variants that apply to a topology (the gVisor ones need a `gvisor` handler there, the
+    platform class one a RuntimeClass `gvisor` of the topology's own)."""
     raw = yaml.safe_load(base.read_text())
     has_gvisor = any(h["name"] == "gvisor" for n in raw["nodes"] for h in n["handlers"])
-    return BROKEN_VARIANTS + ((GVISOR_RUNS_RUNC, GVISOR_IGNORES_CGROUPS) if has_gvisor else ())
+    serves_gvisor = any(c["name"] == "gvisor" for c in raw.get("runtimeClasses") or [])
+    return (BROKEN_VARIANTS + ((GVISOR_RUNS_RUNC, GVISOR_IGNORES_CGROUPS) if has_gvisor else ())
+            + ((PLATFORM_CLASS_MISSTEERED,) if serves_gvisor else ()))
