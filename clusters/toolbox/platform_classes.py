@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from clusters.toolbox.topology_file import dns_label
 
@@ -83,7 +84,15 @@ def sync(kubeconfig: Path, cluster: str, classes: tuple[PlatformClass, ...],
     """Make the cluster serve exactly the topology's classes among those a topology made."""
     api = client.NodeV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
     wanted = {c.name: c.body(cluster) for c in classes}
-    present = {rc.metadata.name: rc for rc in api.list_runtime_class().items}
+    try:
+        present = {rc.metadata.name: rc for rc in api.list_runtime_class().items}
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        # An API server told not to serve node.k8s.io/v1 (tests/test_no_runtimeclass_api.py): nothing to serve.
+        if classes:
+            progress(f"cluster {cluster}: node.k8s.io/v1 is not served, so its RuntimeClasses are not made")
+        return
     for name in sorted(n for n, rc in present.items() if OWNER_LABEL in (rc.metadata.labels or {})):
         if name not in wanted:
             api.delete_runtime_class(name)
