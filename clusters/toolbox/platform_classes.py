@@ -26,6 +26,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from clusters.toolbox.errors import ClusterError
 from clusters.toolbox.topology_file import dns_label
 
 OWNER_LABEL = "rcc.conformance.io/topology-class"
@@ -81,11 +82,22 @@ def parse_classes(raw: object) -> tuple[PlatformClass, ...]:
 
 def sync(kubeconfig: Path, cluster: str, classes: tuple[PlatformClass, ...],
          progress: Callable[[str], None]) -> None:
-    """Make the cluster serve exactly the topology's classes among those a topology made."""
-    api = client.NodeV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    """Make the cluster serve exactly the topology's classes among those a topology made; an API
+    error is one ClusterError line (e.g. a class the API server's validation refuses)."""
+    try:
+        _sync(kubeconfig, cluster, classes, progress)
+    except ApiException as exc:
+        raise ClusterError(f"cluster {cluster}: could not make the topology's RuntimeClasses: HTTP {exc.status} "
+                           f"{exc.reason}: {(exc.body or '')[:300]}; fix `runtimeClasses` in the topology file") from None
+
+
+def _sync(kubeconfig: Path, cluster: str, classes: tuple[PlatformClass, ...],
+          progress: Callable[[str], None]) -> None:
+    api_client = config.new_client_from_config(config_file=str(kubeconfig))
+    api = client.NodeV1Api(api_client)
     wanted = {c.name: c.body(cluster) for c in classes}
     try:
-        present = {rc.metadata.name: rc for rc in api.list_runtime_class().items}
+        present = {rc.metadata.name: api_client.sanitize_for_serialization(rc) for rc in api.list_runtime_class().items}
     except ApiException as exc:
         if exc.status != 404:
             raise
@@ -93,15 +105,22 @@ def sync(kubeconfig: Path, cluster: str, classes: tuple[PlatformClass, ...],
         if classes:
             progress(f"cluster {cluster}: node.k8s.io/v1 is not served, so its RuntimeClasses are not made")
         return
-    for name in sorted(n for n, rc in present.items() if OWNER_LABEL in (rc.metadata.labels or {})):
-        if name not in wanted:
+    for name, current in sorted(present.items()):
+        owned = OWNER_LABEL in (current["metadata"].get("labels") or {})
+        if owned and name not in wanted:
             api.delete_runtime_class(name)
     for name, body in wanted.items():
         current = present.get(name)
+        if current is not None and all(current.get(k) == body.get(k) for k in ("handler", "scheduling", "overhead")) \
+                and (current["metadata"].get("labels") or {}).get(OWNER_LABEL) == cluster:
+            continue  # as it should be: a reused cluster, maybe with a run using the class right now
+        if current is not None and current.get("handler") != body["handler"]:
+            api.delete_runtime_class(name)  # a RuntimeClass's handler cannot change in place
+            current = None
         if current is None:
             api.create_runtime_class(body)
         else:
-            body["metadata"]["resourceVersion"] = current.metadata.resource_version
+            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             api.replace_runtime_class(name, body)
     if wanted:
         progress(f"cluster {cluster}: serves the platform RuntimeClass(es) {', '.join(sorted(wanted))}")
