@@ -40,7 +40,7 @@ class BrokenVariant:
 
     def topology_file(self, base: Path, folder: Path) -> Path:
         """The topology to start: `base` itself, or a copy with the variant's broken, unconfigured or rewired handler."""
-        if not self.broken_handler and not self.unconfigured_handler and not self.rewired and not self.class_selector:
+        if not (self.broken_handler or self.unconfigured_handler or self.rewired or self.class_selector):
             return base
         raw = yaml.safe_load(base.read_text())
         if self.broken_handler:

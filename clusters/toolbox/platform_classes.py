@@ -87,8 +87,9 @@ def sync(kubeconfig: Path, cluster: str, classes: tuple[PlatformClass, ...],
     try:
         _sync(kubeconfig, cluster, classes, progress)
     except ApiException as exc:
+        said = (exc.body or "").replace("\n", " ")[:300]
         raise ClusterError(f"cluster {cluster}: could not make the topology's RuntimeClasses: HTTP {exc.status} "
-                           f"{exc.reason}: {(exc.body or '').replace(chr(10), ' ')[:300]}; fix `runtimeClasses` in the topology file") from None
+                           f"{exc.reason}: {said}; fix `runtimeClasses` in the topology file") from None
 
 
 def _sync(kubeconfig: Path, cluster: str, classes: tuple[PlatformClass, ...],
