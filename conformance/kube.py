@@ -88,11 +88,27 @@ def connect(kubeconfig: Path | None, context: str | None) -> Kube:
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ConnectionProblem(f"no cluster reachable at {server} ({type(exc).__name__}); is it running? "
                                 f"check --kubeconfig/--context") from None
-    # Reached once: from now on a refused connection (the API server restarting) is retried with backoff
-    # for about 15 s before a request fails (conformance.infrastructure: then the API server is away);
-    # reads are retried twice, as before (urllib3 never retries a non-idempotent method's read).
-    api.configuration.retries = urllib3.Retry(total=8, connect=6, read=2, redirect=2, status=0, backoff_factor=0.25)
+    # Reached once: from now on a refused connection or a "not now" answer (the API server restarting) is
+    # retried for about 15 s before a request fails (conformance.infrastructure: then the API server is away).
+    api.configuration.retries = ApiServerRetry(total=24, connect=10, read=2, redirect=2, status=12,
+                                               backoff_factor=0.25, backoff_max=2)
     return _typed(client.ApiClient(api.configuration), server, context)
+
+
+class ApiServerRetry(urllib3.Retry):
+    """urllib3's retries, plus: a 503 or 429 is retried for every verb, POST included.
+
+    An API server that is starting or shutting down answers 503 (with Retry-After) before it handles a
+    request, and Priority and Fairness answers 429 the same way, so repeating even a create is safe.
+    With urllib3's defaults (and the `status=0` this had) one such answer during a restart ended a test
+    as "API server away" (CI, tests/test_infrastructure_faults.py: `too many 503 error responses`). A
+    read that broke off is still retried only for idempotent verbs: a create may have happened.
+    """
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code in (429, 503) and self.total:
+            return True
+        return super().is_retry(method, status_code, has_retry_after)
 
 
 def _typed(api: client.ApiClient, server: str, context: str | None) -> Kube:
