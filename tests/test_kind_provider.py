@@ -367,6 +367,7 @@ class Stubs:
 
     def __init__(self, state: Path) -> None:
         self.state = state
+        self.synced: list[tuple[str, ...]] = []  # the class names each platform_classes.sync was given
 
     def calls(self, tool: str) -> list[list[str]]:
         log = self.state / f"{tool}.log"
@@ -421,7 +422,13 @@ def stubs(tmp_path, monkeypatch) -> Stubs:
     # Building the node image is covered by tests/test_kind_cluster.py; here only whether it is asked for.
     monkeypatch.setattr("clusters.kind.provider.node_image.ensure_node_image",
                         lambda **_: (state / "image-ensured").touch())
-    return Stubs(state)
+    stubs = Stubs(state)
+    # No API server behind the stand-in kind: the topology's classes are recorded, not sent
+    # (sending them is covered by tests/test_kind_cluster.py, whose RC-SCH-7 audits them).
+    monkeypatch.setattr("clusters.kind.provider.platform_classes.sync",
+                        lambda _kubeconfig, _name, classes, _progress: stubs.synced.append(
+                            tuple(c.name for c in classes)))
+    return stubs
 
 
 def fake_test_image(dest_dir: Path) -> Path:
@@ -452,6 +459,7 @@ def test_create_runs_kind_create_cluster_with_the_generated_config(stubs):
     assert (stubs.state / "config-seen.yaml").read_text() == expected
     assert kubeconfig.is_file() and yaml.safe_load(kubeconfig.read_text())["current-context"] == "kind-rcc"
     assert (stubs.state / "image-ensured").exists()
+    assert stubs.synced == [("sandboxed",)]  # the topology's own RuntimeClass, once the cluster is ready
 
 
 def test_an_upstream_node_image_is_neither_built_nor_stripped_of_kindnetd(stubs, tmp_path):
@@ -528,6 +536,7 @@ def test_an_existing_cluster_is_attached_to_and_never_deleted(stubs):
     [export] = stubs.kind_calls("export", "kubeconfig")
     assert flag_value(export, "--kubeconfig") == str(kubeconfig)
     assert stubs.kind_calls("delete", "cluster") == []
+    assert stubs.synced == []  # a cluster the user already had gets no RuntimeClass of ours
 
 
 def seed_node_file(stubs: Stubs, node: str, path: PurePosixPath | str, text: str) -> None:
