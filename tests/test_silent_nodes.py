@@ -104,5 +104,11 @@ def test_told_which_nodes_run_each_handler_the_handler_clauses_pass_on_exactly_t
     placed = {(row["handler"], row["node"]) for row in summary["isolation"]}
     assert placed == {(h, n) for h in ("crun", "gvisor") for n in RUNS[h]}, placed
     if told_by == "--node-probe":
-        assert [c["verdict"] for c in summary["clauses"] if c["id"] in ("RC-USE-2", "RC-CRI-1", "RC-USE-8")] == \
-            ["passed"] * 3, output[-3000:]
+        assert [c["verdict"] for c in summary["clauses"] if c["id"] in ("RC-USE-2", "RC-CRI-1")] == \
+            ["passed"] * 2, output[-3000:]
+        # RC-USE-8: every test of the handlers passed; the one of the platform's own classes skips, as
+        # this cluster serves none (a pass on nothing would hide that), so the clause is partial.
+        isolation = next(c for c in summary["clauses"] if c["id"] == "RC-USE-8")
+        others = [t for t in isolation["tests"] if t["outcome"] != "passed"]
+        assert isolation["passed"] >= 1 and all(t["outcome"] == "skipped" and "platform-classes" in t["message"]
+                                                 for t in others), (isolation, output[-3000:])

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -86,6 +87,9 @@ def sync(kubeconfig: Path, cluster: str, classes: tuple[PlatformClass, ...],
     error is one ClusterError line (e.g. a class the API server's validation refuses)."""
     try:
         _sync(kubeconfig, cluster, classes, progress)
+    except urllib3.exceptions.HTTPError as exc:
+        raise ClusterError(f"cluster {cluster}: could not make the topology's RuntimeClasses: the API server of "
+                           f"{kubeconfig} did not answer ({type(exc).__name__})") from None
     except ApiException as exc:
         said = (exc.body or "").replace("\n", " ")[:300]
         raise ClusterError(f"cluster {cluster}: could not make the topology's RuntimeClasses: HTTP {exc.status} "
