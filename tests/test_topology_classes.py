@@ -56,7 +56,7 @@ def test_the_rc_sch_7_mutant_steers_the_class_to_the_pool_without_its_handler(tm
     assert PLATFORM_CLASS_MISSTEERED in variants_for(DEFAULT_TOPOLOGY)
     topology = load_topology(PLATFORM_CLASS_MISSTEERED.topology_file(DEFAULT_TOPOLOGY, tmp_path))
     (spec,) = topology.runtime_classes
-    selector = dict(spec.scheduling)["nodeSelector"]
+    selector = spec.scheduling["nodeSelector"]
     admitted = [n for n in topology.nodes if selector.items() <= n.labels.items()]
     assert admitted and all("gvisor" not in n.handler_names for n in admitted)
     assert any("gvisor" in n.handler_names for n in topology.nodes)  # the handler still exists elsewhere

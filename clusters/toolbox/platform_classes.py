@@ -19,7 +19,7 @@ treats them as the platform's and its cleanup leaves them alone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,8 @@ class PlatformClass:
 
     name: str
     handler: str
-    scheduling: tuple[tuple[str, Any], ...] = ()
-    overhead: tuple[tuple[str, Any], ...] = ()
+    scheduling: dict[str, Any] = field(default_factory=dict)
+    overhead: dict[str, Any] = field(default_factory=dict)
 
     def body(self, cluster: str) -> dict[str, Any]:
         body: dict[str, Any] = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
@@ -73,8 +73,8 @@ def parse_classes(raw: object) -> tuple[PlatformClass, ...]:
                 raise ValueError(f"runtimeClasses entry {entry['name']!r}: `{part}` must be a mapping")
         classes.append(PlatformClass(name=dns_label(entry["name"], "runtimeClasses name"),
                                      handler=dns_label(entry["handler"], "runtimeClasses handler"),
-                                     scheduling=tuple((entry.get("scheduling") or {}).items()),
-                                     overhead=tuple((entry.get("overhead") or {}).items())))
+                                     scheduling=dict(entry.get("scheduling") or {}),
+                                     overhead=dict(entry.get("overhead") or {})))
     names = [c.name for c in classes]
     if len(set(names)) != len(names):
         raise ValueError(f"runtimeClasses names repeat: {names}")
