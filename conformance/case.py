@@ -192,6 +192,12 @@ class Case:
         change in the namespace and stops the wait at once when a node the test uses, or the API server, is lost."""
         self._sleep(seconds)
 
+    def _note_pinned(self, node_selector: dict[str, str] | None) -> None:
+        """A selector that pins to one node (a class's or a Pod's) puts that node in use."""
+        pinned = (node_selector or {}).get(manifests.HOSTNAME_LABEL)
+        if pinned:
+            self.nodes_in_use.add(pinned)
+
     def _check_infrastructure(self) -> None:
         """Raise InfrastructureFault if a node this test uses (or the API server) is lost (conformance.infrastructure)."""
         if self.settings.faults is not None:
@@ -221,9 +227,7 @@ class Case:
             # The handler lives only on nodes a plain Pod cannot reach: the class reaches them the
             # way the platform's own class for that handler does (its nodeSelector and tolerations).
             node_selector, tolerations = copied
-        pinned = (node_selector or {}).get(manifests.HOSTNAME_LABEL)
-        if pinned:
-            self.nodes_in_use.add(pinned)
+        self._note_pinned(node_selector)
         body = manifests.runtime_class(name, handler, self.settings.run_id, overhead, node_selector, tolerations)
         with allure.step(f"create RuntimeClass {name} (handler {handler!r})"):
             self.kube.node.create_runtime_class(body)
@@ -272,9 +276,7 @@ class Case:
                                  *self.node_changes.run_taint_tolerations(own=tolerate_own_taint)]
         body = self.pod_manifest(command, **kwargs)
         name = body["metadata"]["name"]
-        pinned = (body["spec"].get("nodeSelector") or {}).get(manifests.HOSTNAME_LABEL)
-        if pinned:
-            self.nodes_in_use.add(pinned)
+        self._note_pinned(body["spec"].get("nodeSelector"))
         with allure.step(f"create Pod {name}"):
             pod = self.kube.core.create_namespaced_pod(self.namespace, body)
             self.defer(lambda: ignore_not_found(lambda: self.kube.core.delete_namespaced_pod(
