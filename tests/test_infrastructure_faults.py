@@ -143,26 +143,21 @@ def assert_named_fault(code: int, output: str, summary: dict, kinds: set[str], n
     assert summary["tests"]["infrastructure"] >= 1
 
 
-def test_a_nodes_kubelet_stopped_mid_run_is_named_and_fails_no_clause(healthy, tmp_path):
-    local, _ = healthy
-    run = Run(local, tmp_path)
-    run.inject_when_busy(lambda: faults.kill(local, f"kubelet-{LOST_NODE}"))
-    code, output, summary, ended = run.finish()
-    assert run.fault_at is not None, "no Pod of the run reached the node before the run ended"
-    print(f"kubelet of {LOST_NODE} killed; the run exited {ended - run.fault_at:.1f} s later")
-    assert_named_fault(code, output, summary, {"heartbeat-stale", "node-not-ready"}, LOST_NODE)
-    assert ended - run.fault_at < FAULT_TO_EXIT_BOUND
-    assert run.leftovers() == []
+# The node's component the fault stops, and the fault kinds that may name it: a killed kubelet stops the
+# heartbeats; a killed containerd makes the kubelet report NotReady or the CRI unreachable.
+LOST_COMPONENTS = {"kubelet": {"heartbeat-stale", "node-not-ready"},
+                   "containerd": {"node-not-ready", "cri-unreachable", "heartbeat-stale"}}
 
 
-def test_a_nodes_cri_stopped_mid_run_is_named_and_fails_no_clause(healthy, tmp_path):
+@pytest.mark.parametrize("component", LOST_COMPONENTS, ids=["kubelet", "cri"])
+def test_a_nodes_component_stopped_mid_run_is_named_and_fails_no_clause(healthy, tmp_path, component):
     local, _ = healthy
     run = Run(local, tmp_path)
-    run.inject_when_busy(lambda: faults.kill(local, f"containerd-{LOST_NODE}"))
+    run.inject_when_busy(lambda: faults.kill(local, f"{component}-{LOST_NODE}"))
     code, output, summary, ended = run.finish()
     assert run.fault_at is not None, "no Pod of the run reached the node before the run ended"
-    print(f"containerd of {LOST_NODE} killed; the run exited {ended - run.fault_at:.1f} s later")
-    assert_named_fault(code, output, summary, {"node-not-ready", "cri-unreachable", "heartbeat-stale"}, LOST_NODE)
+    print(f"{component} of {LOST_NODE} killed; the run exited {ended - run.fault_at:.1f} s later")
+    assert_named_fault(code, output, summary, LOST_COMPONENTS[component], LOST_NODE)
     assert ended - run.fault_at < FAULT_TO_EXIT_BOUND
     assert run.leftovers() == []
 
