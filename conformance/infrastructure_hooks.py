@@ -80,10 +80,17 @@ def _lost_node_of(item: pytest.Item) -> Fault | None:
     return found
 
 
+def _carried(report: Any) -> str | None:
+    """The fault (as JSON) a failed report carries, if any: mark_report put it there."""
+    if not getattr(report, "failed", False):
+        return None
+    return dict(getattr(report, "user_properties", ()) or ()).get(INFRASTRUCTURE_PROPERTY)
+
+
 def fault_of(report: Any) -> Fault | None:
     """The fault a (possibly worker's) report carries; the controller keeps it for the run's verdict."""
-    raw = dict(getattr(report, "user_properties", ()) or ()).get(INFRASTRUCTURE_PROPERTY)
-    if not raw or not getattr(report, "failed", False):
+    raw = _carried(report)
+    if not raw:
         return None
     found = Fault.from_json(json.loads(raw))
     _reported.setdefault((found.node, found.kind), found)
@@ -91,7 +98,7 @@ def fault_of(report: Any) -> Fault | None:
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
-    if dict(getattr(report, "user_properties", ()) or ()).get(INFRASTRUCTURE_PROPERTY) and report.failed:
+    if _carried(report):
         return "infrastructure", "I", ("INFRASTRUCTURE", {"purple": True})
     return None
 

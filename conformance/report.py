@@ -46,8 +46,9 @@ def fold_test_reports(reports: Iterable[Any]) -> dict[str, Any]:
     """One outcome per test from pytest's reports (setup, call, teardown), as Allure counts them.
 
     A test that met an infrastructure fault in any phase (the plugin marks its report with
-    INFRASTRUCTURE_PROPERTY) counts as `infrastructure`, never as failed. Otherwise a test failed if any phase failed (call failure or setup/teardown error), else skipped if a
-    phase was skipped, else passed. `unattributed_failures` lists failed tests that name no
+    INFRASTRUCTURE_PROPERTY) counts as `infrastructure`, never as failed. Otherwise a test failed if
+    any phase failed (call failure or setup/teardown error), else skipped if a phase was skipped,
+    else passed. `unattributed_failures` lists failed tests that name no
     clause: they cannot show in the clause matrix, so conformance.run counts them separately.
     """
     outcome: dict[str, str] = {}
