@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from clusters.kind import containerd
-from clusters.kind.cluster_ready import corefile_without_forward
+from clusters.kind.cluster_ready import corefile_without_forward, nodes_not_settled
 from clusters.kind.config import CGROUP_V1_KUBELET_PATCH, KIND_API_VERSION, cluster_config, cluster_config_yaml
 from clusters.kind.containerd import CRI_PLUGIN_V2, CRI_PLUGIN_V3, containerd_plugin_path, handler_additions
 from clusters.kind.evidence import V1_NO_MEMORY_LIMIT, find_sandbox_id, pod_cgroup_path, v2_translation
@@ -143,6 +143,37 @@ def test_the_built_image_config_has_two_real_runtimes_and_no_test_handler():
 ])
 def test_coredns_keeps_lookups_inside_the_cluster(corefile):
     assert corefile_without_forward(corefile) == ".:53 {\n    errors\n    cache 30\n}\n"
+
+
+def node_item(name: str, *handlers: str, taints: tuple[str, ...] = ()) -> dict:
+    return {"metadata": {"name": name},
+            "spec": {"taints": [{"key": key, "effect": "NoSchedule"} for key in taints]},
+            "status": {"runtimeHandlers": [{"name": h} for h in handlers]}}
+
+
+EXPECTED_HANDLERS = {"rcc-worker": ("runc", "crun"), "rcc-worker2": ("runc", "crun", "test-handler")}
+
+
+def test_a_handler_added_to_a_node_is_waited_for_until_its_kubelet_reports_it():
+    before = {"items": [node_item("rcc-worker", "", "runc", "crun"), node_item("rcc-worker2", "", "runc", "crun")]}
+    after = {"items": [node_item("rcc-worker", "", "runc", "crun"),
+                       node_item("rcc-worker2", "", "runc", "crun", "test-handler")]}
+    assert nodes_not_settled(before, EXPECTED_HANDLERS) == ["rcc-worker2: handler test-handler not reported"]
+    assert nodes_not_settled(after, EXPECTED_HANDLERS) == []
+
+
+def test_a_ready_node_still_tainted_not_ready_is_waited_for():
+    # Seen after `kind create cluster`: Ready=True posted, the lifecycle controller's taint not yet lifted.
+    tainted = {"items": [node_item("rcc-worker", "", "runc", "crun", taints=("node.kubernetes.io/not-ready",)),
+                         node_item("rcc-worker2", "", "runc", "crun", "test-handler",
+                                   taints=("rcc.conformance.io/sandboxed",))]}
+    assert nodes_not_settled(tainted, EXPECTED_HANDLERS) == ["rcc-worker: taint node.kubernetes.io/not-ready"]
+
+
+def test_a_node_that_reports_no_runtime_handlers_at_all_is_not_waited_for():
+    # containerd 1.7 reports none: the kubelet never will, so waiting would only time out.
+    silent = {"items": [{"metadata": {"name": "rcc-worker2"}, "status": {}}]}
+    assert nodes_not_settled(silent, EXPECTED_HANDLERS) == []
 
 
 def test_taints_become_a_kubeadm_patch_of_the_nodes_own_registration():
@@ -478,6 +509,7 @@ def test_create_waits_for_ready_nodes_and_coredns_that_forwards_nothing(stubs):
 
     calls = stubs.kubectl_calls()
     assert ["wait", "--for=condition=Ready", "nodes", "--all", "--timeout=20s"] in calls
+    assert ["get", "nodes", "-o", "json"] in calls  # each node's handlers reported before the suite reads them
     assert ["-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=20s"] in calls
     replaced = json.loads((stubs.state / "coredns-replaced.json").read_text())
     assert "forward" not in replaced["data"]["Corefile"]

@@ -113,7 +113,8 @@ class KindProvider:
                 self._add_missing_handlers(node)
             self._load_test_image(kind, Path(tmp))
             cluster_ready.wait_until_ready(
-                self.shell, next(n.name for n in self.topology.nodes if n.role == "control-plane"), self.progress)
+                self.shell, next(n.name for n in self.topology.nodes if n.role == "control-plane"), self.progress,
+                handlers={n.name: n.handlers for n in self.topology.nodes})
             if not existed:  # a cluster the user already had is never touched
                 platform_classes.sync(cluster.kubeconfig_path, name, self.topology.runtime_classes, self.progress)
         self._ready = True
