@@ -87,8 +87,22 @@ class Facts:
                 if not any(self.handlers_of(n.name) is not None for n in self.schedulable_nodes()):
                     return (f"nothing tells which nodes run handler {handler!r} (no node reports "
                             f"Node.status.runtimeHandlers): {HOW_TO_TELL.format(handler=handler)}")
-                return f"no schedulable node reports handler {handler!r} in Node.status.runtimeHandlers"
+                return self._unreachable(handler)
         return None
+
+    def _unreachable(self, handler: str) -> str:
+        """Why no Pod of the suite's can reach `handler` although some node's handlers are known, naming
+        what the nodes do run (a handler reported only later, a node not Ready, a pool no class tolerates)."""
+        running = [n for n in self.schedulable_nodes() if handler in (self.handlers_of(n.name) or set())]
+        if running:
+            taints = sorted({taint_text(t) for n in running for t in untolerated(n.taints, ())})
+            return (f"the nodes that run handler {handler!r} ({', '.join(n.name for n in running)}) carry "
+                    f"{', '.join(taints)}, and no RuntimeClass of the cluster for it selects and tolerates them")
+        seen = "; ".join(f"{n.name}: {', '.join(sorted(self.handlers_of(n.name) or ())) or 'none known'}"
+                         for n in self.schedulable_nodes()[:6])
+        unready = [n.name for n in self.nodes if not n.schedulable]
+        return (f"no schedulable node reports handler {handler!r} in Node.status.runtimeHandlers ({seen})"
+                + (f"; not schedulable: {', '.join(unready[:6])}" if unready else ""))
 
     def schedulable_nodes(self) -> list[NodeFacts]:
         """Ready and not cordoned, tainted or not."""

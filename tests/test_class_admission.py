@@ -94,6 +94,16 @@ def test_a_handler_only_on_a_tainted_pool_is_reached_through_its_platform_class(
     assert facts.scheduling_for("runc") is None and facts.nodes_with_handler("runc") == ["plain"]
     assert Facts.from_json(facts.to_json()).scheduling_for("gvisor") == facts.scheduling_for("gvisor")
     assert _facts(nodes).nodes_with_handler("gvisor") == []  # without the class: no way there
+    assert _facts(nodes).why_missing("handler:gvisor") == (
+        "the nodes that run handler 'gvisor' (sandbox) carry sandbox.gke.io/runtime=gvisor:NoSchedule, "
+        "and no RuntimeClass of the cluster for it selects and tolerates them")
+
+
+def test_a_handler_no_node_reports_is_missing_naming_what_each_node_runs():
+    nodes = [NodeFacts("w1", True, ("crun", "runc"), {}, {}), NodeFacts("w2", False, ("runc", "test-handler"), {}, {})]
+    assert _facts(nodes).why_missing("handler:test-handler") == (
+        "no schedulable node reports handler 'test-handler' in Node.status.runtimeHandlers (w1: crun, runc); "
+        "not schedulable: w2")
 
 
 def test_without_runtime_handlers_placement_is_never_blind():
